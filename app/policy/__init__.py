@@ -1,0 +1,78 @@
+"""The pure policy engine: a region's profile + a ledger of events + a date → timelines.
+
+Imports only the standard library (and ``chinese_calendar`` for working days); no web,
+database, cache or JSON libraries. Public API::
+
+    evaluate_practitioner(profile, code, events, calendar, as_of=None) -> PractitionerOutcome
+    evaluate_institution(profile, code, events, practitioners, categories, calendar, as_of=None)
+        -> (InstitutionOutcome, {department: DepartmentOutcome})
+    evaluate(profile, events, categories, calendar, as_of=None) -> Evaluation
+    add_months(d, n); WorkingCalendar(overrides); load_profiles(); profile_for_region(code)
+
+Errors::
+
+    ValueError
+    ├── UnknownRegion        no profile covers a region code
+    ├── CalendarYearUnknown  a working day was needed in a year nobody knows
+    └── ProfileError         a profile file is malformed
+"""
+
+from app.policy.dates import add_months
+from app.policy.engine import evaluate
+from app.policy.events import (
+    Agreement,
+    Appeal,
+    DepartmentAction,
+    Event,
+    Exam,
+    InstitutionAction,
+    ManualAction,
+    Registration,
+    Violation,
+)
+from app.policy.institution import evaluate_institution
+from app.policy.loader import ProfileError, UnknownRegion, load_profiles, profile_for_region
+from app.policy.outcomes import (
+    DepartmentOutcome,
+    Evaluation,
+    InstitutionOutcome,
+    Interval,
+    Notice,
+    PeriodPoints,
+    PractitionerOutcome,
+    Status,
+)
+from app.policy.practitioner import evaluate_practitioner
+from app.policy.profile import Profile
+from app.policy.workdays import CalendarYearUnknown, WorkingCalendar
+
+__all__ = [
+    "Agreement",
+    "Appeal",
+    "CalendarYearUnknown",
+    "DepartmentAction",
+    "DepartmentOutcome",
+    "Evaluation",
+    "Event",
+    "Exam",
+    "InstitutionAction",
+    "InstitutionOutcome",
+    "Interval",
+    "ManualAction",
+    "Notice",
+    "PeriodPoints",
+    "PractitionerOutcome",
+    "Profile",
+    "ProfileError",
+    "Registration",
+    "Status",
+    "UnknownRegion",
+    "Violation",
+    "WorkingCalendar",
+    "add_months",
+    "evaluate",
+    "evaluate_institution",
+    "evaluate_practitioner",
+    "load_profiles",
+    "profile_for_region",
+]

@@ -1,0 +1,125 @@
+"""Inputs of the policy engine: the ledger events, as frozen plain-data records.
+
+Every fact the agency records about a practitioner, a department or an institution is one of
+these. The engine is a pure function of a set of them (their order never matters), so a
+correction is a new event (an appeal, a restore), never an edit of an old one.
+
+All dates are calendar days in Asia/Shanghai; every ``end`` is exclusive (the first day the
+record no longer holds), ``None`` meaning open-ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+AppealOutcome: TypeAlias = Literal["upheld", "rejected"]
+PractitionerActionKind: TypeAlias = Literal[
+    "suspend", "terminate", "lock_code", "cancel_code", "restore"
+]
+InstitutionActionKind: TypeAlias = Literal["suspend", "terminate", "restore"]
+DepartmentActionKind: TypeAlias = Literal["suspend", "restore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A practitioner practising at an institution in a department (执业登记 / 多点执业)."""
+
+    practitioner: str
+    institution: str
+    department: str
+    start: dt.date
+    end: dt.date | None  # unbinding date, exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A practitioner's service agreement (服务协议) at an institution for a term."""
+
+    practitioner: str
+    institution: str
+    start: dt.date
+    end: dt.date | None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One finding with its points deducted (违规扣分); never edited, only appealed."""
+
+    id: str
+    practitioner: str
+    institution: str
+    date: dt.date
+    points: int
+    item: str = ""
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appeal:
+    """The decision on an objection (异议) to a violation; "upheld" removes its points."""
+
+    violation: str
+    outcome: AppealOutcome
+    date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Exam:
+    """A policy exam (考试/考核) taken by a practitioner."""
+
+    practitioner: str
+    date: dt.date
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ManualAction:
+    """An officer's hand-made status change of a practitioner.
+
+    ``institution`` None means the practitioner everywhere. ``restore`` ends, on ``start``, the
+    open sanctions the profile lets an officer lift by hand.
+    """
+
+    practitioner: str
+    institution: str | None
+    action: PractitionerActionKind
+    start: dt.date
+    end: dt.date | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionAction:
+    """A change of an institution's own agreement status (定点协议中止/解除/恢复)."""
+
+    institution: str
+    action: InstitutionActionKind
+    start: dt.date
+    end: dt.date | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentAction:
+    """A change of one department's settlement status (科室暂停/恢复结算)."""
+
+    institution: str
+    department: str
+    action: DepartmentActionKind
+    start: dt.date
+    end: dt.date | None
+    reason: str
+
+
+Event: TypeAlias = (
+    Registration
+    | Agreement
+    | Violation
+    | Appeal
+    | Exam
+    | ManualAction
+    | InstitutionAction
+    | DepartmentAction
+)

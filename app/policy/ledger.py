@@ -1,0 +1,88 @@
+"""Selecting and normalising the events the engine looks at.
+
+Everything here makes the engine independent of the order events were written in: events
+are filtered by ``as_of`` and by subject, then sorted by a total key; an appeal's outcome is
+the latest decision on the violation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from app.policy.events import (
+    Agreement,
+    Appeal,
+    DepartmentAction,
+    Event,
+    Exam,
+    InstitutionAction,
+    ManualAction,
+    Registration,
+    Violation,
+)
+
+
+def event_date(event: Event) -> dt.date:
+    """The day an event is dated by (its ``date``, else its ``start``)."""
+    if isinstance(event, Violation | Appeal | Exam):
+        return event.date
+    return event.start
+
+
+def visible(events: Iterable[Event], as_of: dt.date | None) -> list[Event]:
+    """The events known on ``as_of`` (all of them when ``as_of`` is None)."""
+    if as_of is None:
+        return list(events)
+    return [e for e in events if event_date(e) <= as_of]
+
+
+def effective_violations(
+    violations: Iterable[Violation], appeals: Iterable[Appeal]
+) -> list[Violation]:
+    """Violations whose points stand: not removed by an upheld appeal, sorted by date and id.
+
+    When a violation has several appeal decisions the latest one counts (a second-level 异议
+    decides over the first); on the same day "upheld" wins, so the result never depends on
+    the order the decisions were recorded in.
+    """
+    decisive: dict[str, tuple[dt.date, bool]] = {}
+    for appeal in appeals:
+        key = (appeal.date, appeal.outcome == "upheld")
+        if appeal.violation not in decisive or key > decisive[appeal.violation]:
+            decisive[appeal.violation] = key
+    # duplicates of one id (a replayed write) count once
+    unique = {v.id: v for v in sorted(violations, key=_violation_key)}
+    standing = [v for v in unique.values() if not decisive.get(v.id, (dt.date.min, False))[1]]
+    return sorted(standing, key=_violation_key)
+
+
+def _violation_key(v: Violation) -> tuple[dt.date, str, str, int, str]:
+    return (v.date, v.id, v.institution, v.points, v.item)
+
+
+def of_practitioner(code: str, events: Sequence[Event]) -> list[Event]:
+    """This practitioner's events, with the appeals of their violations."""
+    own: list[Event] = [
+        e
+        for e in events
+        if isinstance(e, Registration | Agreement | Violation | Exam | ManualAction)
+        and e.practitioner == code
+    ]
+    ids = {e.id for e in own if isinstance(e, Violation)}
+    own.extend(e for e in events if isinstance(e, Appeal) and e.violation in ids)
+    return own
+
+
+def institution_actions(events: Iterable[Event]) -> list[InstitutionAction]:
+    return sorted(
+        (e for e in events if isinstance(e, InstitutionAction)),
+        key=lambda e: (e.start, e.action, e.end or dt.date.max, e.reason),
+    )
+
+
+def department_actions(events: Iterable[Event]) -> list[DepartmentAction]:
+    return sorted(
+        (e for e in events if isinstance(e, DepartmentAction)),
+        key=lambda e: (e.start, e.department, e.action, e.end or dt.date.max, e.reason),
+    )

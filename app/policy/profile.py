@@ -1,0 +1,184 @@
+"""A region's rule set as plain data: :class:`Profile` and the rule records it is made of.
+
+Profiles are written as TOML files in ``profiles/`` and read by :mod:`app.policy.loader`; the
+engine only ever sees these dataclasses. Every rule carries ``rule``, the citation of the
+article it comes from, which is what a clerk and an auditor see next to a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+ThresholdAction: TypeAlias = Literal["warning", "suspend", "terminate"]
+RestoreMode: TypeAlias = Literal["automatic", "exam", "application"]
+PeriodKind: TypeAlias = Literal["natural_year", "agreement"]
+
+DEFAULT_LABELS: Mapping[str, str] = {
+    "suspended": "医保支付资格暂停",
+    "terminated": "医保支付资格终止",
+    "code_locked": "医保医师编码已封锁",
+    "code_cancelled": "医保医师编码已注销",
+    "department_suspended": "科室医保结算暂停",
+    "institution_suspended": "定点医药机构医保服务协议中止",
+    "institution_terminated": "定点医药机构医保服务协议解除",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Points deducted in a period at or above ``min_points`` trigger ``action`` once."""
+
+    min_points: int
+    action: ThresholdAction
+    rule: str
+    label: str = ""
+    months: int = 0  # suspend: length in months
+    until_period_end: bool = False  # suspend: until the score resets instead of ``months``
+    ban_years: int = 0  # terminate: re-application banned for this long
+    single_ban_years: int | None = None  # terminate: ban when one violation alone reached it
+    notice: str = "warning"  # warning: the notice kind it raises
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatRule:
+    """The ``count``-th suspension (or termination) ends in termination with a longer ban."""
+
+    count: int
+    ban_years: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsecutiveRule:
+    """``periods`` consecutive periods each with at least ``min_points`` → termination."""
+
+    periods: int
+    min_points: int
+    ban_years: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExamRule:
+    """Restoration only after a passed exam; failing extends, failing again terminates."""
+
+    rule: str
+    fail_extension_months: int = 0  # 0: a failed exam just leaves the suspension running
+    fail_again_ban_years: int | None = None  # None: no termination on a second failure
+    fail_again_rule: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedExamRule:
+    """A failed periodic exam outside any suspension terminates the agreement."""
+
+    ban_years: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRule:
+    """Sanctions take effect only after ``working_days`` working days' written notice."""
+
+    working_days: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManualBan:
+    """Re-application ban that follows an officer's hand-made ``action``."""
+
+    action: str
+    years: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnbindingRule:
+    """Leaving an institution locks the practitioner's code there (within N working days)."""
+
+    working_days: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentRule:
+    """``min_practitioners`` of one department warned/suspended in a period → suspension."""
+
+    min_practitioners: int
+    months: int
+    emergency_exempt: bool
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffShareRule:
+    """Share of staff suspended/terminated in a period at or above ``percent`` → notice."""
+
+    percent: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class TerminatedDoctorsRule:
+    """Share of doctors terminated within ``window_months`` → institution terminated/notice."""
+
+    terminate_percent: int
+    notice_percent: int
+    small_institutions: tuple[tuple[int, int], ...]  # (fewer than N doctors, count that is enough)
+    window_months: int
+    terminate_rule: str
+    notice_rule: str
+    category: str = "doctor"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMonitoringRule:
+    """A violation of ``single_points`` or ``violations`` findings in a period → 重点监控名单."""
+
+    single_points: int
+    violations: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything the engine and the check layer need to know about one rule set."""
+
+    id: str
+    name: str
+    source: str
+    regions: tuple[str, ...]
+    emergency_exempt: bool
+    agreement_required: bool
+    id_number_as_service_code: bool
+    period: PeriodKind = "natural_year"
+    period_months: int = 12  # agreement periods only
+    initial_points: int = 12
+    thresholds: tuple[Threshold, ...] = ()
+    notice: NoticeRule | None = None
+    restore: RestoreMode = "automatic"
+    restore_rule: str = ""
+    exam: ExamRule | None = None
+    escalation_counts_as_repeat: bool = False
+    repeat_suspension: RepeatRule | None = None
+    repeat_termination: RepeatRule | None = None
+    consecutive: ConsecutiveRule | None = None
+    failed_exam: FailedExamRule | None = None
+    manual_restore: bool = True
+    manual_bans: tuple[ManualBan, ...] = ()
+    unbinding: UnbindingRule | None = None
+    department: DepartmentRule | None = None
+    staff_share: StaffShareRule | None = None
+    terminated_doctors: TerminatedDoctorsRule | None = None
+    key_monitoring: KeyMonitoringRule | None = None
+    institution_follow_rule: str = ""  # practitioners' agreements follow the institution's
+    institution_emergency_exempt: bool = False
+    department_emergency_exempt: bool = False
+    billing_while_sanctioned_is_violation: bool = False
+    labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key) or DEFAULT_LABELS[key]
