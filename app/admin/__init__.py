@@ -1,0 +1,1 @@
+"""The admin API for agency systems (role ``agency``): the writes that are the truth."""

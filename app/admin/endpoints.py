@@ -1,0 +1,241 @@
+"""Admin routes (role ``agency``): thin wrappers around app.admin.service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+
+from app.admin import schemas as s
+from app.admin import service
+from app.admin.writes import run_write
+from app.api.deps import require, runtime
+from app.auth.keys import Principal
+from app.fields import InstitutionCode, LocalCode, NationalPractitionerCode
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+Agency = Annotated[Principal, Depends(require("agency"))]
+Inst = Annotated[InstitutionCode, Path(description="national institution code")]
+Dept = Annotated[LocalCode, Path(description="department code within the institution")]
+Prac = Annotated[
+    NationalPractitionerCode, Path(description="national practitioner code or resident ID")
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown key"},
+    403: {"description": "the key's role may not write"},
+    404: {"description": "a referenced record does not exist; `detail` names it"},
+    409: {"description": "Idempotency-Key reused with another body"},
+    422: {"description": "invalid field; `errors` names it"},
+    503: {"description": "database unavailable; nothing was written"},
+}
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _read(request: Request, fn: Any, *args: Any) -> Response:
+    async with runtime(request).engine.connect() as conn:
+        return _json(200, await fn(conn, *args))
+
+
+def _secret(request: Request) -> str:
+    return runtime(request).settings.pii_secret
+
+
+@router.put("/institutions/{code}", responses=ERRORS)
+async def put_institution(
+    code: Inst, body: s.InstitutionIn, request: Request, p: Agency
+) -> Response:
+    """Create or update an institution; its region code selects the policy profile."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.put_institution(c, rc, ctx, code, body),
+        scope="institution.put",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/institutions/{code}", responses=ERRORS)
+async def get_institution(code: Inst, request: Request, _: Agency) -> Response:
+    """The institution with its status timeline, departments and notices."""
+    return await _read(request, service.get_institution, code)
+
+
+@router.put("/institutions/{code}/departments/{department_code}", responses=ERRORS)
+async def put_department(
+    code: Inst, department_code: Dept, body: s.DepartmentIn, request: Request, p: Agency
+) -> Response:
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.put_department(c, rc, ctx, code, department_code, body),
+        scope="department.put",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/institutions/{code}/departments/{department_code}", responses=ERRORS)
+async def get_department(
+    code: Inst, department_code: Dept, request: Request, _: Agency
+) -> Response:
+    return await _read(request, service.get_department, code, department_code)
+
+
+@router.post("/institutions/{code}/actions", status_code=201, responses=ERRORS)
+async def institution_action(
+    code: Inst, body: s.InstitutionActionIn, request: Request, p: Agency
+) -> Response:
+    """Suspend, terminate or restore the institution's own agreement, with dates and a reason."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.institution_action(c, rc, ctx, code, body),
+        status=201,
+        scope="institution.action",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.post(
+    "/institutions/{code}/departments/{department_code}/actions", status_code=201, responses=ERRORS
+)
+async def department_action(
+    code: Inst, department_code: Dept, body: s.DepartmentActionIn, request: Request, p: Agency
+) -> Response:
+    """Suspend or restore a department's settlement."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.department_action(c, rc, ctx, code, department_code, body),
+        status=201,
+        scope="department.action",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.put("/institutions/{code}/aliases/{kind}/{local_code}", responses=ERRORS)
+async def put_alias(
+    code: Inst,
+    kind: Literal["practitioner", "department"],
+    local_code: LocalCode,
+    body: s.AliasIn,
+    request: Request,
+    p: Agency,
+) -> Response:
+    """Map a hospital's local practitioner or department code to the national one."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.put_alias(c, rc, ctx, code, kind, local_code, body, secret),
+        scope="alias.put",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/institutions/{code}/aliases", responses=ERRORS)
+async def list_aliases(code: Inst, request: Request, _: Agency) -> Response:
+    return await _read(request, service.list_aliases, code)
+
+
+@router.put("/practitioners/{code}", responses=ERRORS)
+async def put_practitioner(
+    code: Prac, body: s.PractitionerIn, request: Request, p: Agency
+) -> Response:
+    """Create or update a practitioner. An ID number is kept only as a keyed hash and a mask."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.put_practitioner(c, rc, ctx, code, body, secret),
+        scope="practitioner.put",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/practitioners/{code}", responses=ERRORS)
+async def get_practitioner(code: Prac, request: Request, _: Agency) -> Response:
+    """The practitioner with registrations, agreements and status at each institution."""
+    return await _read(request, service.get_practitioner, code, _secret(request))
+
+
+@router.post("/practitioners/{code}/actions", status_code=201, responses=ERRORS)
+async def practitioner_action(
+    code: Prac, body: s.PractitionerActionIn, request: Request, p: Agency
+) -> Response:
+    """Suspend, terminate, lock or cancel the code, or restore, by an officer's hand."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.practitioner_action(c, rc, ctx, code, body, secret),
+        status=201,
+        scope="practitioner.action",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.post("/registrations", status_code=201, responses=ERRORS)
+async def add_registration(body: s.RegistrationIn, request: Request, p: Agency) -> Response:
+    """Register a practitioner at an institution's department (several at once = 多点执业)."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.add_registration(c, rc, ctx, body, secret),
+        status=201,
+        scope="registration.add",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/registrations/{registration_id}", responses=ERRORS)
+async def get_registration(registration_id: int, request: Request, _: Agency) -> Response:
+    return await _read(request, service.get_registration, registration_id)
+
+
+@router.post("/registrations/{registration_id}/end", responses=ERRORS)
+async def end_registration(
+    registration_id: int, body: s.RegistrationEnd, request: Request, p: Agency
+) -> Response:
+    """Unbind: the registration ends on ``end`` (exclusive)."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.end_registration(c, rc, ctx, registration_id, body),
+        scope="registration.end",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.post("/agreements", status_code=201, responses=ERRORS)
+async def add_agreement(body: s.AgreementIn, request: Request, p: Agency) -> Response:
+    """Record a practitioner's service agreement at an institution for a term."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.add_agreement(c, rc, ctx, body, secret),
+        status=201,
+        scope="agreement.add",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/agreements/{agreement_id}", responses=ERRORS)
+async def get_agreement(agreement_id: int, request: Request, _: Agency) -> Response:
+    return await _read(request, service.get_agreement, agreement_id)

@@ -1,0 +1,92 @@
+"""Request bodies of the admin API. Codes are normalised and validated by app.fields."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.fields import (
+    Day,
+    InstitutionCode,
+    LocalCode,
+    NationalPractitionerCode,
+    RegionCode,
+)
+
+Category = Literal["doctor", "nurse", "pharmacist", "technician", "carer"]
+Name = Field(min_length=1, max_length=200)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Dated(Strict):
+    start: Day
+    end: Day | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start (end is the first day no longer covered)")
+        return self
+
+
+class InstitutionIn(Strict):
+    name: str = Name
+    region_code: RegionCode
+
+
+class DepartmentIn(Strict):
+    name: str = Name
+
+
+class PractitionerIn(Strict):
+    name: str = Name
+    category: Category
+    id_number: NationalPractitionerCode | None = Field(
+        None, description="18-digit resident ID; stored only as a keyed hash and a masked form"
+    )
+
+
+class RegistrationIn(_Dated):
+    practitioner_code: NationalPractitionerCode
+    institution_code: InstitutionCode
+    department_code: LocalCode
+
+
+class RegistrationEnd(Strict):
+    end: Day
+
+
+class AgreementIn(_Dated):
+    practitioner_code: NationalPractitionerCode
+    institution_code: InstitutionCode
+
+
+class PractitionerActionIn(_Dated):
+    action: Literal["suspend", "terminate", "lock_code", "cancel_code", "restore"]
+    institution_code: InstitutionCode | None = Field(
+        None, description="the institution the action applies at; omitted = everywhere"
+    )
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class InstitutionActionIn(_Dated):
+    action: Literal["suspend", "terminate", "restore"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DepartmentActionIn(_Dated):
+    action: Literal["suspend", "restore"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AliasIn(Strict):
+    target: str = Field(min_length=1, max_length=40, description="the national code it stands for")
+
+
+def iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()

@@ -1,0 +1,571 @@
+"""Admin writes and reads. Each write runs inside the caller's transaction: entity change,
+ledger event, audit row; the caller then runs the collected recompute and commits once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app import codes
+from app.admin import schemas as s
+from app.cache.layout import institution_key, view_key
+from app.db.tables import (
+    agreements,
+    aliases,
+    audit_log,
+    departments,
+    institutions,
+    outcomes,
+    practitioners,
+    registrations,
+)
+from app.errors import InvalidField, NotFound
+from app.policy import UnknownRegion, profile_for_region
+from app.projection import ledger
+from app.projection.ledger import WriteContext
+from app.projection.recompute import Recompute
+from app.projection.store import read_docs
+
+
+async def audit(
+    conn: AsyncConnection, ctx: WriteContext, action: str, target: str, change: dict[str, Any]
+) -> None:
+    await conn.execute(
+        audit_log.insert().values(
+            api_key_id=ctx.api_key_id,
+            request_id=ctx.request_id,
+            action=action,
+            target=target,
+            change=change,
+        )
+    )
+
+
+# -- lookups that name what is missing ---------------------------------------------------------
+async def require_institution(conn: AsyncConnection, code: str, field: str | None = None) -> str:
+    found = (
+        await conn.execute(select(institutions.c.profile_id).where(institutions.c.code == code))
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(
+            f"institution {code} is not registered", field=field, code="INSTITUTION_NOT_FOUND"
+        )
+    return str(found)
+
+
+async def require_department(
+    conn: AsyncConnection, inst: str, dept: str, field: str | None = None
+) -> None:
+    found = (
+        await conn.execute(
+            select(departments.c.code).where(
+                departments.c.institution_code == inst, departments.c.code == dept
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(
+            f"department {dept} is not registered at institution {inst}",
+            field=field,
+            code="DEPARTMENT_NOT_FOUND",
+        )
+
+
+async def require_practitioner(
+    conn: AsyncConnection, code: str, secret: str, field: str | None = None
+) -> str:
+    token = codes.practitioner_token(code, secret)
+    found = (
+        await conn.execute(select(practitioners.c.token).where(practitioners.c.token == token))
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(
+            f"practitioner {codes.display_code(code)} is not registered",
+            field=field,
+            code="PRACTITIONER_NOT_FOUND",
+        )
+    return token
+
+
+# -- writes -------------------------------------------------------------------------------------
+async def put_institution(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, code: str, body: s.InstitutionIn
+) -> dict[str, Any]:
+    try:
+        profile = profile_for_region(body.region_code)
+    except UnknownRegion as exc:
+        raise InvalidField(str(exc), field="body.region_code", code="UNKNOWN_REGION") from None
+    values = {"name": body.name, "region_code": body.region_code, "profile_id": profile.id}
+    stmt = insert(institutions).values(code=code, **values)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=[institutions.c.code], set_=values)
+    )
+    await ledger.append(
+        conn, ctx, "institution_upserted", {"code": code, **values}, institution=code
+    )
+    await audit(conn, ctx, "institution.put", code, values)
+    rc.institutions.add(code)
+    # Every practitioner there is re-judged: the profile may have changed with the region.
+    rc.practitioners |= set(await _staff(conn, code))
+    return {"code": code, **values}
+
+
+async def put_department(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    inst: str,
+    dept: str,
+    body: s.DepartmentIn,
+) -> dict[str, Any]:
+    await require_institution(conn, inst)
+    stmt = insert(departments).values(institution_code=inst, code=dept, name=body.name)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[departments.c.institution_code, departments.c.code],
+            set_={"name": body.name},
+        )
+    )
+    await ledger.append(
+        conn, ctx, "department_upserted", {"name": body.name}, institution=inst, department=dept
+    )
+    await audit(conn, ctx, "department.put", f"{inst}/{dept}", {"name": body.name})
+    rc.institutions.add(inst)
+    return {"institution_code": inst, "code": dept, "name": body.name}
+
+
+async def put_practitioner(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    code: str,
+    body: s.PractitionerIn,
+    secret: str,
+) -> dict[str, Any]:
+    token = codes.practitioner_token(code, secret)
+    id_number = body.id_number or (code if codes.is_resident_id(code) else None)
+    values: dict[str, Any] = {
+        "display_code": codes.display_code(code),
+        "category": body.category,
+        "name": body.name,
+        "id_digest": codes.pii_digest(secret, id_number) if id_number else None,
+        "id_masked": codes.mask_resident_id(id_number) if id_number else None,
+    }
+    stmt = insert(practitioners).values(token=token, **values)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=[practitioners.c.token], set_=values)
+    )
+    public = {k: v for k, v in values.items() if k != "id_digest"}
+    await ledger.append(conn, ctx, "practitioner_upserted", public, practitioner=token)
+    await audit(conn, ctx, "practitioner.put", values["display_code"], public)
+    rc.practitioners.add(token)
+    return _practitioner_out(values)
+
+
+def _practitioner_out(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": values["display_code"],
+        "category": values["category"],
+        "name": values["name"],
+        "id_number": values["id_masked"],
+    }
+
+
+async def add_registration(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: s.RegistrationIn, secret: str
+) -> dict[str, Any]:
+    token = await require_practitioner(
+        conn, body.practitioner_code, secret, "body.practitioner_code"
+    )
+    await require_institution(conn, body.institution_code, "body.institution_code")
+    await require_department(
+        conn, body.institution_code, body.department_code, "body.department_code"
+    )
+    reg_id = (
+        await conn.execute(
+            registrations.insert()
+            .values(
+                practitioner_token=token,
+                institution_code=body.institution_code,
+                department_code=body.department_code,
+                start=body.start,
+                end=body.end,
+            )
+            .returning(registrations.c.id)
+        )
+    ).scalar_one()
+    change = {
+        "id": reg_id,
+        "institution_code": body.institution_code,
+        "department_code": body.department_code,
+        "start": s.iso(body.start),
+        "end": s.iso(body.end),
+    }
+    await ledger.append(
+        conn,
+        ctx,
+        "registration_added",
+        change,
+        practitioner=token,
+        institution=body.institution_code,
+        department=body.department_code,
+        occurred_on=body.start,
+    )
+    await audit(conn, ctx, "registration.add", str(reg_id), change)
+    rc.practitioners.add(token)
+    rc.institutions.add(body.institution_code)
+    return await get_registration(conn, reg_id)
+
+
+async def end_registration(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, reg_id: int, body: s.RegistrationEnd
+) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            select(registrations).where(registrations.c.id == reg_id).with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"registration {reg_id} does not exist", code="REGISTRATION_NOT_FOUND")
+    if body.end <= row.start:
+        raise InvalidField("end must be after the registration's start", field="body.end")
+    if row.end is not None and row.end <= body.end:
+        raise InvalidField(
+            f"the registration already ended on {row.end}; an unbinding can only bring the end forward",
+            field="body.end",
+        )
+    await conn.execute(
+        update(registrations).where(registrations.c.id == reg_id).values(end=body.end)
+    )
+    change = {"id": reg_id, "end": s.iso(body.end)}
+    await ledger.append(
+        conn,
+        ctx,
+        "registration_ended",
+        change,
+        practitioner=row.practitioner_token,
+        institution=row.institution_code,
+        department=row.department_code,
+        occurred_on=body.end,
+    )
+    await audit(conn, ctx, "registration.end", str(reg_id), change)
+    rc.practitioners.add(row.practitioner_token)
+    rc.institutions.add(row.institution_code)
+    return await get_registration(conn, reg_id)
+
+
+async def add_agreement(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: s.AgreementIn, secret: str
+) -> dict[str, Any]:
+    token = await require_practitioner(
+        conn, body.practitioner_code, secret, "body.practitioner_code"
+    )
+    await require_institution(conn, body.institution_code, "body.institution_code")
+    agr_id = (
+        await conn.execute(
+            agreements.insert()
+            .values(
+                practitioner_token=token,
+                institution_code=body.institution_code,
+                start=body.start,
+                end=body.end,
+            )
+            .returning(agreements.c.id)
+        )
+    ).scalar_one()
+    change = {
+        "id": agr_id,
+        "institution_code": body.institution_code,
+        "start": s.iso(body.start),
+        "end": s.iso(body.end),
+    }
+    await ledger.append(
+        conn,
+        ctx,
+        "agreement_added",
+        change,
+        practitioner=token,
+        institution=body.institution_code,
+        occurred_on=body.start,
+    )
+    await audit(conn, ctx, "agreement.add", str(agr_id), change)
+    rc.practitioners.add(token)
+    rc.institutions.add(body.institution_code)
+    return await get_agreement(conn, agr_id)
+
+
+async def practitioner_action(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    code: str,
+    body: s.PractitionerActionIn,
+    secret: str,
+) -> dict[str, Any]:
+    token = await require_practitioner(conn, code, secret)
+    if body.institution_code is not None:
+        await require_institution(conn, body.institution_code, "body.institution_code")
+    payload = {
+        "action": body.action,
+        "institution": body.institution_code,
+        "start": s.iso(body.start),
+        "end": s.iso(body.end),
+        "reason": body.reason,
+    }
+    event_id = await ledger.append(
+        conn,
+        ctx,
+        "practitioner_action",
+        payload,
+        practitioner=token,
+        institution=body.institution_code,
+        occurred_on=body.start,
+    )
+    await audit(conn, ctx, f"practitioner.{body.action}", codes.display_code(code), payload)
+    rc.practitioners.add(token)
+    return {"event_id": event_id, "practitioner_code": codes.display_code(code), **payload}
+
+
+async def institution_action(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, code: str, body: s.InstitutionActionIn
+) -> dict[str, Any]:
+    await require_institution(conn, code)
+    payload = {
+        "action": body.action,
+        "start": s.iso(body.start),
+        "end": s.iso(body.end),
+        "reason": body.reason,
+    }
+    event_id = await ledger.append(
+        conn, ctx, "institution_action", payload, institution=code, occurred_on=body.start
+    )
+    await audit(conn, ctx, f"institution.{body.action}", code, payload)
+    rc.institutions.add(code)
+    return {"event_id": event_id, "institution_code": code, **payload}
+
+
+async def department_action(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    inst: str,
+    dept: str,
+    body: s.DepartmentActionIn,
+) -> dict[str, Any]:
+    await require_institution(conn, inst)
+    await require_department(conn, inst, dept)
+    payload = {
+        "department": dept,
+        "action": body.action,
+        "start": s.iso(body.start),
+        "end": s.iso(body.end),
+        "reason": body.reason,
+    }
+    event_id = await ledger.append(
+        conn,
+        ctx,
+        "department_action",
+        payload,
+        institution=inst,
+        department=dept,
+        occurred_on=body.start,
+    )
+    await audit(conn, ctx, f"department.{body.action}", f"{inst}/{dept}", payload)
+    rc.institutions.add(inst)
+    return {"event_id": event_id, "institution_code": inst, **payload}
+
+
+async def put_alias(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    inst: str,
+    kind: str,
+    local: str,
+    body: s.AliasIn,
+    secret: str,
+) -> dict[str, Any]:
+    await require_institution(conn, inst)
+    target_code = codes.normalize(body.target)
+    if kind == "department":
+        await require_department(conn, inst, target_code, "body.target")
+        target = target_code
+    else:
+        target = await require_practitioner(conn, target_code, secret, "body.target")
+        rc.aliases.add((inst, local))
+    stmt = insert(aliases).values(institution_code=inst, kind=kind, local_code=local, target=target)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[aliases.c.institution_code, aliases.c.kind, aliases.c.local_code],
+            set_={"target": target},
+        )
+    )
+    shown = codes.display_code(target_code)
+    await ledger.append(
+        conn,
+        ctx,
+        "alias_set",
+        {"kind": kind, "local_code": local, "target": shown},
+        institution=inst,
+    )
+    await audit(conn, ctx, "alias.put", f"{inst}/{kind}/{local}", {"target": shown})
+    rc.institutions.add(inst)
+    return {"institution_code": inst, "kind": kind, "local_code": local, "target": shown}
+
+
+# -- reads --------------------------------------------------------------------------------------
+async def _staff(conn: AsyncConnection, inst: str) -> list[str]:
+    rows = await conn.execute(
+        select(registrations.c.practitioner_token)
+        .where(registrations.c.institution_code == inst)
+        .distinct()
+    )
+    return [r[0] for r in rows]
+
+
+def _intervals(rows: list[list[Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "from": r[0],
+            "to": r[1],
+            "status": r[2],
+            "rule": r[3],
+            "message": r[4],
+            "emergency_exempt": bool(r[5]),
+        }
+        for r in rows
+    ]
+
+
+async def get_institution(conn: AsyncConnection, code: str) -> dict[str, Any]:
+    row = (
+        await conn.execute(select(institutions).where(institutions.c.code == code))
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"institution {code} is not registered", code="INSTITUTION_NOT_FOUND")
+    docs = await read_docs(conn, [institution_key(code)])
+    version, doc = docs.get(institution_key(code), (None, None))
+    notices = (
+        await conn.execute(select(outcomes.c.doc).where(outcomes.c.subject == f"i:{code}"))
+    ).scalar_one_or_none()
+    return {
+        "code": code,
+        "name": row.name,
+        "region_code": row.region_code,
+        "profile": row.profile_id,
+        "version": version,
+        "status": _intervals(doc["s"]) if doc else [],
+        "departments": [
+            {"code": d, "name": v["n"], "status": _intervals(v["s"])}
+            for d, v in (doc["d"].items() if doc else [])
+        ],
+        "notices": (notices or {}).get("notices", []),
+    }
+
+
+async def get_department(conn: AsyncConnection, inst: str, dept: str) -> dict[str, Any]:
+    await require_department(conn, inst, dept)
+    info = await get_institution(conn, inst)
+    for d in info["departments"]:
+        if d["code"] == dept:
+            return {"institution_code": inst, **d}
+    # Written but not yet projected cannot happen inside one transaction; keep a safe answer.
+    return {"institution_code": inst, "code": dept, "status": []}
+
+
+async def get_practitioner(conn: AsyncConnection, code: str, secret: str) -> dict[str, Any]:
+    token = await require_practitioner(conn, code, secret)
+    row = (await conn.execute(select(practitioners).where(practitioners.c.token == token))).one()
+    regs = await conn.execute(
+        select(registrations)
+        .where(registrations.c.practitioner_token == token)
+        .order_by(registrations.c.id)
+    )
+    agrs = await conn.execute(
+        select(agreements).where(agreements.c.practitioner_token == token).order_by(agreements.c.id)
+    )
+    reg_list = [_registration_out(r._mapping, row.display_code) for r in regs]
+    agr_list = [_agreement_out(a._mapping, row.display_code) for a in agrs]
+    sites = sorted(
+        {r["institution_code"] for r in reg_list} | {a["institution_code"] for a in agr_list}
+    )
+    views = await read_docs(conn, [view_key(i, token) for i in sites])
+    status = []
+    for inst in sites:
+        v = views.get(view_key(inst, token))
+        if v is not None:
+            status.append(
+                {
+                    "institution_code": inst,
+                    "version": v[0],
+                    "status": _intervals(v[1]["s"]),
+                    "warnings": _intervals(v[1]["w"]),
+                }
+            )
+    return {
+        **_practitioner_out({**row._mapping}),
+        "registrations": reg_list,
+        "agreements": agr_list,
+        "status_by_institution": status,
+    }
+
+
+def _registration_out(m: Any, display: str) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "practitioner_code": display,
+        "institution_code": m["institution_code"],
+        "department_code": m["department_code"],
+        "start": s.iso(m["start"]),
+        "end": s.iso(m["end"]),
+    }
+
+
+def _agreement_out(m: Any, display: str) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "practitioner_code": display,
+        "institution_code": m["institution_code"],
+        "start": s.iso(m["start"]),
+        "end": s.iso(m["end"]),
+    }
+
+
+async def get_registration(conn: AsyncConnection, reg_id: int) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            select(registrations, practitioners.c.display_code)
+            .join(practitioners, practitioners.c.token == registrations.c.practitioner_token)
+            .where(registrations.c.id == reg_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"registration {reg_id} does not exist", code="REGISTRATION_NOT_FOUND")
+    return _registration_out(row._mapping, row.display_code)
+
+
+async def get_agreement(conn: AsyncConnection, agr_id: int) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            select(agreements, practitioners.c.display_code)
+            .join(practitioners, practitioners.c.token == agreements.c.practitioner_token)
+            .where(agreements.c.id == agr_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"agreement {agr_id} does not exist", code="AGREEMENT_NOT_FOUND")
+    return _agreement_out(row._mapping, row.display_code)
+
+
+async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
+    await require_institution(conn, inst)
+    rows = await conn.execute(
+        select(aliases.c.kind, aliases.c.local_code, aliases.c.target, practitioners.c.display_code)
+        .outerjoin(practitioners, practitioners.c.token == aliases.c.target)
+        .where(aliases.c.institution_code == inst)
+        .order_by(aliases.c.kind, aliases.c.local_code)
+    )
+    return [{"kind": k, "local_code": lc, "target": disp or t} for k, lc, t, disp in rows]

@@ -1,0 +1,1 @@
+"""The HTTP application: wiring, dependencies, error rendering, health."""

@@ -1,0 +1,109 @@
+"""One place that turns every error into application/problem+json.
+
+Validation messages name the field path and the problem; they never echo the submitted value,
+which may be a resident ID number or a name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import ProblemError, Unavailable
+
+log = logging.getLogger("claimgate.api")
+
+PROBLEM = "application/problem+json"
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    # pydantic prefixes custom messages with "Value error, "; the field path says enough.
+    return msg.removeprefix("Value error, ")
+
+
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    items = [{"field": _field(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors]
+    first = items[0] if items else {"field": "body", "message": "invalid request"}
+    return {
+        "type": "https://claimgate.dev/problems/validation_failed",
+        "title": "Request validation failed",
+        "status": 422,
+        "code": "VALIDATION_FAILED",
+        "detail": f"{first['field']}: {first['message']}",
+        "errors": items,
+    }
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> Response:
+        return problem_response(exc.status, exc.body(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        return problem_response(422, validation_body(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        body = {
+            "type": "about:blank",
+            "title": str(exc.detail),
+            "status": exc.status_code,
+            "code": {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+                exc.status_code, "HTTP_ERROR"
+            ),
+            "detail": str(exc.detail),
+        }
+        return problem_response(exc.status_code, body, dict(exc.headers or {}))
+
+    async def _db_down(_: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        err = Unavailable(
+            "the agency database is unavailable; nothing was written — retry later",
+            code="DATABASE_UNAVAILABLE",
+        )
+        return problem_response(err.status, err.body(), err.headers)
+
+    for exc_type in (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError):
+        app.add_exception_handler(exc_type, _db_down)
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return await _db_down(request, exc)
+        log.exception("database error")
+        return problem_response(500, _internal())
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(500, _internal())
+
+
+def _internal() -> dict[str, Any]:
+    return {
+        "type": "about:blank",
+        "title": "Internal error",
+        "status": 500,
+        "code": "INTERNAL_ERROR",
+        "detail": "an unexpected error; it has been logged",
+    }

@@ -1,0 +1,105 @@
+"""Everything a process holds for its lifetime: pools, caches, background tasks.
+
+Built in the app's lifespan and reached by endpoints through ``request.app.state.runtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth.keys import KeyStore
+from app.cache.l1 import L1Cache, run_subscriber
+from app.checks.service import CheckService
+from app.db.engine import make_engine
+from app.settings import Settings
+from app.sync.worker import SyncWorker
+
+log = logging.getLogger("claimgate.runtime")
+
+
+def make_redis(settings: Settings, url: str | None = None) -> Redis:
+    url = url or settings.redis_url
+    if url is None:
+        raise RuntimeError("no Redis URL: set CLAIMGATE_REDIS_URL or use the embedded default")
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_timeout_s,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
+    return Redis(connection_pool=pool)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    l1: L1Cache
+    keys: KeyStore
+    checks: CheckService
+    worker: SyncWorker | None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings)
+        redis = make_redis(settings)
+        l1 = L1Cache(settings.l1_size)
+        worker = (
+            SyncWorker(
+                engine,
+                redis,
+                batch_size=settings.sync_batch_size,
+                poll_interval_s=settings.sync_poll_interval_s,
+            )
+            if settings.run_sync_worker
+            else None
+        )
+        checks = CheckService(redis=redis, engine=engine, l1=l1, pii_secret=settings.pii_secret)
+        return cls(settings, engine, redis, l1, KeyStore(), checks, worker)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self.tasks.append(asyncio.create_task(coro, name=name))
+
+    async def reload_keys(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await self.keys.reload(conn)
+        except Exception as exc:  # keep serving with the keys we have
+            log.warning("API key reload failed (%s)", type(exc).__name__)
+
+    async def _refresh_keys(self) -> None:
+        while not self.stop.is_set():
+            await self.reload_keys()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.settings.key_refresh_interval_s)
+
+    async def start(self) -> None:
+        await self.reload_keys()
+        self.spawn(
+            run_subscriber(self.redis, self.l1, self.reload_keys, self.stop), "l1-subscriber"
+        )
+        self.spawn(self._refresh_keys(), "key-refresh")
+        if self.worker is not None:
+            self.spawn(self.worker.run(self.stop), "sync-worker")
+
+    async def close(self) -> None:
+        self.stop.set()
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.redis.aclose()
+        await self.engine.dispose()

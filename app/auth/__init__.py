@@ -1,0 +1,1 @@
+"""API keys: issued once, stored hashed, verified from memory."""

@@ -1,0 +1,116 @@
+"""The per-process L1: a bounded LRU of decoded Redis documents, valid only while this process
+hears every invalidation.
+
+The subscriber task evicts keys named in published invalidations and empties the whole cache
+whenever its subscription drops, so nothing stale survives a missed message. A read that raced
+with an invalidation (fetched before, stored after) is not stored: ``epoch`` counts messages, and
+``put_many`` refuses results fetched under an older epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.cache.layout import INVALIDATION_CHANNEL, KEYS_CHANNEL
+
+log = logging.getLogger("claimgate.l1")
+
+MISSING: Any = object()
+Entry = tuple[int, Any] | None  # (version, doc) or None for a key Redis does not hold
+
+
+class L1Cache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, Entry] = OrderedDict()
+        self.epoch = 0
+        self.healthy = False  # only trusted while subscribed
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.healthy and self.size > 0
+
+    def get(self, key: str) -> Entry:
+        """Return the entry, or MISSING."""
+        try:
+            entry = self._data[key]
+        except KeyError:
+            self.misses += 1
+            return MISSING
+        self._data.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put_many(self, items: Iterable[tuple[str, Entry]], epoch: int) -> None:
+        if epoch != self.epoch or not self.enabled:
+            return
+        data = self._data
+        for key, entry in items:
+            data[key] = entry
+            data.move_to_end(key)
+        while len(data) > self.size:
+            data.popitem(last=False)
+
+    def invalidate(self, keys: Iterable[str]) -> None:
+        self.epoch += 1
+        for key in keys:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self.epoch += 1
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+async def run_subscriber(
+    redis: Redis,
+    l1: L1Cache,
+    on_keys_changed: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+) -> None:
+    """Keep the L1 honest: evict on messages, flush and distrust it while disconnected."""
+    backoff = 0.05
+    while not stop.is_set():
+        pubsub = redis.pubsub()
+        try:
+            await pubsub.subscribe(INVALIDATION_CHANNEL, KEYS_CHANNEL)
+            l1.clear()
+            l1.healthy = True
+            backoff = 0.05
+            while not stop.is_set():
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if msg is None:
+                    await pubsub.ping()  # notices a dead connection within a second
+                    continue
+                if msg["type"] != "message":
+                    continue
+                data = msg["data"]
+                if msg["channel"] == KEYS_CHANNEL.encode():
+                    await on_keys_changed()
+                elif data == b"*":
+                    l1.clear()
+                else:
+                    l1.invalidate(data.decode().split("\n"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure means we may have missed a message
+            log.warning("invalidation subscription lost (%s); L1 flushed", type(exc).__name__)
+        finally:
+            l1.healthy = False
+            l1.clear()
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        backoff = min(backoff * 2, 1.0)

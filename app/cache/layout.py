@@ -1,0 +1,54 @@
+"""Key layout and value encoding of the Redis mirror.
+
+Every key a check needs carries the institution's hash tag (``{H37...}``), so one check is one
+MGET in one slot and the layout works unchanged on Redis Cluster. A value is the projection's
+version as 16 hex digits followed by the JSON document: the version guard compares the prefix
+without parsing, and a reader gets version and document from one GET.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+PREFIX = "cg:"
+BUILT_KEY = "cg:meta:built"
+INVALIDATION_CHANNEL = "cg:inv"
+KEYS_CHANNEL = "cg:keys"
+
+
+def institution_key(institution: str) -> str:
+    return f"cg:{{{institution}}}:i"
+
+
+def view_key(institution: str, practitioner_token: str) -> str:
+    return f"cg:{{{institution}}}:p:{practitioner_token}"
+
+
+def alias_key(institution: str, local_code: str) -> str:
+    return f"cg:{{{institution}}}:a:{local_code}"
+
+
+def known_key(practitioner_token: str) -> str:
+    return f"cg:pk:{{{practitioner_token}}}"
+
+
+def encode(version: int, doc: Any) -> bytes:
+    return b"%016x" % version + orjson.dumps(doc)
+
+
+def decode(raw: bytes) -> tuple[int, Any]:
+    return int(raw[:16], 16), orjson.loads(raw[16:])
+
+
+# KEYS[1] = key, ARGV[1] = encoded value. Writes only when the stored version is older, so a
+# replayed or reordered outbox row can never overwrite a newer document.
+CAS_SCRIPT = """
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, 16) >= string.sub(ARGV[1], 1, 16) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""

@@ -1,0 +1,154 @@
+"""The decision itself: documents + service date in, decision and reasons out. Pure and cheap.
+
+Dates are ISO strings throughout (``YYYY-MM-DD``), compared as strings: ISO order is date order,
+so a check is lookups and string comparisons, no parsing.
+
+Document shapes (built by app.projection.docs):
+- institution: ``{"n": name, "pf": profile, "ee": emergency-exempt, "ar": agreement-required,
+  "s": [interval...], "d": {dept: {"n": name, "s": [interval...]}}, "da": {local: dept}}``
+- practitioner view at one institution: ``{"c": display code, "k": category,
+  "r": [[dept, from, to]...], "a": [[from, to]...], "s": [interval...], "w": [interval...]}``
+- interval: ``[from, to | None, status, rule, message, emergency_exempt]``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.checks.reasons import INSTITUTION_STATUS_REASON, STATUS_REASON
+
+Doc = dict[str, Any]
+Reason = dict[str, Any]
+
+
+def _covers(start: str, end: str | None, day: str) -> bool:
+    return start <= day and (end is None or day < end)
+
+
+def _reason(code: str, blocking: bool, iv: list[Any] | None = None, message: str = "") -> Reason:
+    if iv is None:
+        return {"code": code, "blocking": blocking, "message": message}
+    return {
+        "code": code,
+        "blocking": blocking,
+        "from": iv[0],
+        "to": iv[1],
+        "rule": iv[3],
+        "message": iv[4],
+    }
+
+
+def _intervals(
+    out: list[Reason],
+    intervals: list[list[Any]],
+    codes: dict[str, str],
+    day: str,
+    emergency: bool,
+) -> bool:
+    """Append a reason per interval covering ``day``; return whether any was exempted."""
+    exempted = False
+    for iv in intervals:
+        if _covers(iv[0], iv[1], day):
+            code = codes.get(iv[2])
+            if code is None:
+                continue
+            if emergency and iv[5]:
+                r = _reason(code, False, iv)
+                r["exempted"] = True
+                exempted = True
+            else:
+                r = _reason(code, True, iv)
+            out.append(r)
+    return exempted
+
+
+def resolve_department(inst: Doc, department: str) -> str:
+    return inst["da"].get(department, department) if "da" in inst else department
+
+
+def decide(
+    inst: Doc | None,
+    department: str,
+    view: Doc | None,
+    known: bool,
+    day: str,
+    emergency: bool,
+) -> tuple[bool, list[Reason]]:
+    """Return (allowed, reasons). Every finding is returned, blocking or not."""
+    if inst is None:
+        return False, [_reason("INSTITUTION_UNKNOWN", True, message="机构编码未登记为定点医药机构")]
+    out: list[Reason] = []
+    exempted = _intervals(out, inst["s"], INSTITUTION_STATUS_REASON, day, emergency)
+
+    dept_code = resolve_department(inst, department)
+    dept = inst["d"].get(dept_code)
+    if dept is None:
+        out.append(_reason("DEPARTMENT_UNKNOWN", True, message=f"科室{department}未在本机构登记"))
+    else:
+        exempted |= _intervals(
+            out, dept["s"], {"suspended": "DEPARTMENT_SUSPENDED"}, day, emergency
+        )
+
+    if view is None:
+        if known:
+            exempted |= _unregistered(out, inst, emergency)
+        else:
+            out.append(_reason("PRACTITIONER_UNKNOWN", True, message="医保医师代码未登记"))
+    else:
+        exempted |= _practitioner(out, inst, view, dept_code, day, emergency)
+
+    if exempted:
+        out.append(
+            _reason(
+                "EMERGENCY_EXEMPTION_APPLIED",
+                False,
+                message="急诊抢救：按本统筹区规定，标注为豁免的限制不阻止结算",
+            )
+        )
+    return not any(r["blocking"] for r in out), out
+
+
+def _unregistered(out: list[Reason], inst: Doc, emergency: bool) -> bool:
+    exempt = emergency and bool(inst["ee"])
+    r = _reason(
+        "PRACTITIONER_NOT_REGISTERED", not exempt, message="该医师在服务日期未在本机构执业登记"
+    )
+    if exempt:
+        r["exempted"] = True
+    out.append(r)
+    return exempt
+
+
+def _practitioner(
+    out: list[Reason], inst: Doc, view: Doc, dept_code: str, day: str, emergency: bool
+) -> bool:
+    exempted = False
+    regs = [r for r in view["r"] if _covers(r[1], r[2], day)]
+    if not regs:
+        exempted |= _unregistered(out, inst, emergency)
+    elif not any(r[0] == dept_code for r in regs):
+        out.append(
+            _reason(
+                "PRACTITIONER_OTHER_DEPARTMENT",
+                False,
+                message="该医师登记在本机构其他科室：" + "、".join(r[0] for r in regs),
+            )
+        )
+
+    if inst["ar"] and not any(_covers(a[0], a[1], day) for a in view["a"]):
+        expired = any(a[1] is not None and a[1] <= day for a in view["a"])
+        code = "AGREEMENT_EXPIRED" if expired else "AGREEMENT_MISSING"
+        exempt = emergency and bool(inst["ee"])
+        r = _reason(
+            code, not exempt, message="服务协议已到期" if expired else "服务日期无有效服务协议"
+        )
+        if exempt:
+            r["exempted"] = True
+            exempted = True
+        out.append(r)
+
+    exempted |= _intervals(out, view["s"], STATUS_REASON, day, emergency)
+    for iv in view["w"]:
+        if _covers(iv[0], iv[1], day):
+            out.append(_reason("PRACTITIONER_WARNED", False, iv))
+    return exempted

@@ -1,0 +1,97 @@
+"""POST /v1/checks and /v1/checks/batch: thin HTTP around CheckService."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.deps import authenticate, runtime
+from app.auth.keys import Principal
+from app.checks.schemas import BatchIn, BatchOut, CheckIn, CheckOut
+from app.checks.service import Line, now_iso, stamp
+from app.errors import Forbidden, PayloadTooLarge
+from app.fields import today_shanghai
+
+router = APIRouter(prefix="/v1", tags=["checks"])
+
+_ERRORS = {
+    401: {"description": "missing or unknown key"},
+    403: {"description": "the key may not check this institution"},
+    422: {"description": "malformed request; `errors` names each field"},
+    503: {"description": "GATE_UNAVAILABLE: neither the cache nor the database can answer"},
+}
+
+
+def _line(c: CheckIn, today: date) -> Line:
+    return Line(
+        c.institution_code,
+        c.department_code,
+        c.practitioner_code,
+        (c.service_date or today).isoformat(),
+        c.emergency,
+        c.claim_id,
+    )
+
+
+def _principal(request: Request) -> Principal:
+    p = authenticate(request)
+    if p.role not in ("his", "gateway"):
+        raise Forbidden(
+            f"checks need role his or gateway; the key has role {p.role}", code="ROLE_FORBIDDEN"
+        )
+    return p
+
+
+@router.post("/checks", response_model=CheckOut, responses=_ERRORS)  # type: ignore[misc]
+async def check(body: CheckIn, request: Request) -> Response:
+    """May the fund pay for this claim line? Every finding is returned, blocking or not."""
+    principal = _principal(request)
+    if not principal.may_check(body.institution_code):
+        raise Forbidden(
+            f"this key is bound to {', '.join(sorted(principal.institutions))} and may not "
+            f"check claims of {body.institution_code}",
+            field="body.institution_code",
+            code="INSTITUTION_FORBIDDEN",
+        )
+    line = _line(body, today_shanghai())
+    answers, source = await runtime(request).checks.check([line])
+    return Response(
+        orjson.dumps(stamp(answers[0], line, source, now_iso())), media_type="application/json"
+    )
+
+
+@router.post(
+    "/checks/batch",
+    response_model=BatchOut,
+    responses={**_ERRORS, 413: {"description": "too many lines"}},
+)  # type: ignore[misc]
+async def check_batch(body: BatchIn, request: Request) -> Response:
+    """Up to ``CLAIMGATE_BATCH_MAX_LINES`` checks in one body, answered in order."""
+    principal = _principal(request)
+    rt = runtime(request)
+    limit = rt.settings.batch_max_lines
+    if len(body.checks) > limit:
+        raise PayloadTooLarge(
+            f"a batch holds at most {limit} lines; this one has {len(body.checks)} — split it",
+            field="body.checks",
+            code="BATCH_TOO_LARGE",
+        )
+    for i, c in enumerate(body.checks):
+        if not principal.may_check(c.institution_code):
+            raise Forbidden(
+                f"line {i}: this key may not check claims of {c.institution_code}; "
+                "the whole batch was refused",
+                field=f"body.checks.{i}.institution_code",
+                code="INSTITUTION_FORBIDDEN",
+            )
+    today = today_shanghai()
+    lines = [_line(c, today) for c in body.checks]
+    answers, source = await rt.checks.check(lines)
+    at = now_iso()
+    results = [stamp(a, ln, source, at) for a, ln in zip(answers, lines, strict=True)]
+    return Response(
+        orjson.dumps({"results": results, "source": source}), media_type="application/json"
+    )

@@ -1,0 +1,34 @@
+"""Stable reason codes of a check answer. They are part of the contract: never rename one."""
+
+from __future__ import annotations
+
+REASONS: dict[str, str] = {
+    "INSTITUTION_UNKNOWN": "the institution code is not a 定点医药机构 known to the agency",
+    "INSTITUTION_SUSPENDED": "the institution's own agreement is suspended on the service date",
+    "INSTITUTION_TERMINATED": "the institution's own agreement is terminated",
+    "DEPARTMENT_UNKNOWN": "the department (or its local alias) is not registered at the institution",
+    "DEPARTMENT_SUSPENDED": "the department's settlement is suspended on the service date",
+    "PRACTITIONER_UNKNOWN": "no practitioner with this code (nor an alias of it) is known",
+    "PRACTITIONER_NOT_REGISTERED": "the practitioner is not registered at this institution on the service date",
+    "PRACTITIONER_OTHER_DEPARTMENT": "registered at the institution, but in another department (non-blocking)",
+    "AGREEMENT_MISSING": "no service agreement at this institution covers the service date",
+    "AGREEMENT_EXPIRED": "the service agreement at this institution ended before the service date",
+    "PRACTITIONER_SUSPENDED": "the practitioner's agreement / payment eligibility is suspended (暂停/中止)",
+    "PRACTITIONER_TERMINATED": "the practitioner's agreement is terminated (解除/终止/取消)",
+    "CODE_LOCKED": "the practitioner's code is locked (封锁) at this institution",
+    "CODE_CANCELLED": "the practitioner's code is cancelled (注销)",
+    "PRACTITIONER_WARNED": "the practitioner is under a warning or 约谈 (non-blocking)",
+    "EMERGENCY_EXEMPTION_APPLIED": "emergency (急诊/抢救): the region exempts the findings marked exempted",
+}
+
+STATUS_REASON = {
+    "suspended": "PRACTITIONER_SUSPENDED",
+    "terminated": "PRACTITIONER_TERMINATED",
+    "code_locked": "CODE_LOCKED",
+    "code_cancelled": "CODE_CANCELLED",
+}
+
+INSTITUTION_STATUS_REASON = {
+    "suspended": "INSTITUTION_SUSPENDED",
+    "terminated": "INSTITUTION_TERMINATED",
+}

@@ -1,0 +1,255 @@
+"""The ``claimgate`` command: serve, sync, migrate, cache, keys, demo, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("claimgate")
+
+
+def ensure_servers(settings: Settings) -> Settings:
+    """Start the embedded PostgreSQL/Redis for whatever URL is not configured; return settings
+    that name them (exported to the environment, so uvicorn workers see the same)."""
+    if not settings.embedded:
+        return settings
+    from app import embedded
+
+    if settings.database_url is None:
+        url = embedded.start_postgres(settings.data_dir)
+        os.environ["CLAIMGATE_DATABASE_URL"] = url
+        print(f"embedded PostgreSQL under {settings.data_dir / 'pg'}", file=sys.stderr)
+    if settings.redis_url is None:
+        server = embedded.start_redis(settings.data_dir)
+        os.environ["CLAIMGATE_REDIS_URL"] = server.url
+        print(f"embedded Redis at {server.url}", file=sys.stderr)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    assert settings.database_url is not None
+    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = ensure_servers(get_settings())
+    migrate(settings)
+    if args.demo:
+        from app.demo import load_demo
+
+        _run(load_demo(settings, host=args.host or settings.host, port=args.port or settings.port))
+    if args.no_sync:
+        os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
+    uvicorn.run(
+        "app.api.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # URLs may carry a practitioner's ID number
+        log_level="info",
+    )
+    return 0
+
+
+async def _sync_forever(settings: Settings) -> None:
+    from app.api.runtime import make_redis
+    from app.db.engine import make_engine
+    from app.sync.worker import SyncWorker
+
+    engine, redis = make_engine(settings), make_redis(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = SyncWorker(
+        engine,
+        redis,
+        batch_size=settings.sync_batch_size,
+        poll_interval_s=settings.sync_poll_interval_s,
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def cmd_sync(_: argparse.Namespace) -> int:
+    settings = ensure_servers(get_settings())
+    migrate(settings)
+    _run(_sync_forever(settings))
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate(ensure_servers(get_settings()))
+    print("database migrated to head")
+    return 0
+
+
+async def _cache(settings: Settings, action: str, repair: bool) -> int:
+    from app.api.runtime import make_redis
+    from app.db.engine import make_engine
+    from app.sync.mirror import rebuild, verify
+
+    engine, redis = make_engine(settings), make_redis(settings)
+    try:
+        if action == "rebuild":
+            r = await rebuild(engine, redis)
+            print(f"rebuilt: {r.projections} projections, {r.written} written, {r.seconds:.1f}s")
+            return 0
+        v = await verify(engine, redis, repair=repair)
+        print(
+            f"verified {v.checked} projections: {v.missing} missing, {v.stale} stale, "
+            f"{v.differing} differing, {v.repaired} repaired"
+        )
+        drift = v.missing + v.stale + v.differing
+        return 0 if drift == 0 or repair else 1
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    settings = ensure_servers(get_settings())
+    code: int = _run(_cache(settings, args.action, not args.no_repair))
+    return code
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from app.api.runtime import make_redis
+    from app.auth.keys import create_key, revoke_key
+    from app.cache.layout import KEYS_CHANNEL
+    from app.codes import normalize
+    from app.db.engine import make_engine
+
+    engine, redis = make_engine(settings), make_redis(settings)
+    try:
+        async with engine.begin() as conn:
+            if args.action == "create":
+                insts = [normalize(i) for i in args.institution or []]
+                key_id, raw = await create_key(conn, args.role, insts, args.label or "")
+                print(raw)
+                print(
+                    f"key id {key_id}, role {args.role}; shown once — store it now", file=sys.stderr
+                )
+            else:
+                n = await revoke_key(conn, args.key)
+                print(f"revoked {n} key(s)")
+        try:
+            await redis.publish(KEYS_CHANNEL, "changed")
+        except Exception:
+            print(
+                "note: Redis unreachable; workers pick the change up within "
+                f"{settings.key_refresh_interval_s}s",
+                file=sys.stderr,
+            )
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = ensure_servers(get_settings())
+    migrate(settings)
+    try:
+        _run(_keys(settings, args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import load_demo
+
+    settings = ensure_servers(get_settings())
+    migrate(settings)
+    _run(load_demo(settings, host=settings.host, port=settings.port))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from app.simulate import simulate_file
+
+    return simulate_file(Path(args.file))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="claimgate", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "serve", help="run the API (and the sync worker); embedded servers if no URLs"
+    )
+    s.add_argument("--demo", action="store_true", help="load the demo data set and print keys")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.add_argument("--no-sync", action="store_true", help="do not run the sync worker in-process")
+    s.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("sync", help="run the outbox sync worker alone").set_defaults(fn=cmd_sync)
+    sub.add_parser("migrate", help="migrate the database to head").set_defaults(fn=cmd_migrate)
+
+    c = sub.add_parser("cache", help="rebuild or verify the Redis mirror")
+    c.add_argument("action", choices=["rebuild", "verify"])
+    c.add_argument("--no-repair", action="store_true", help="verify: report drift only")
+    c.set_defaults(fn=cmd_cache)
+
+    k = sub.add_parser("keys", help="issue or revoke API keys")
+    ksub = k.add_subparsers(dest="action", required=True)
+    kc = ksub.add_parser("create", help="print a new key once")
+    kc.add_argument("--role", required=True, choices=["his", "gateway", "agency", "ops"])
+    kc.add_argument("--institution", action="append", help="institution a his key may check")
+    kc.add_argument("--label")
+    kr = ksub.add_parser("revoke", help="revoke by key id or prefix")
+    kr.add_argument("key")
+    k.set_defaults(fn=cmd_keys)
+
+    sub.add_parser("demo", help="load the demo data set into the configured servers").set_defaults(
+        fn=cmd_demo
+    )
+    sm = sub.add_parser("simulate", help="what-if: run the policy engine on a JSON file of events")
+    sm.add_argument("file")
+    sm.set_defaults(fn=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    code: int = args.fn(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

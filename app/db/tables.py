@@ -1,0 +1,220 @@
+"""Every table of the source of truth, as SQLAlchemy Core metadata with a naming convention.
+
+Entities (institutions, departments, practitioners, registrations, agreements, aliases) hold the
+current state an officer wrote; the ``events`` ledger holds every change, append-only; the
+``projections`` are the documents the check reads (mirrored into Redis through the ``outbox``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Sequence,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One sequence for every projection version, so versions order writes across all keys.
+projection_version_seq = Sequence("projection_version_seq", metadata=metadata)
+
+
+def _created() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+institutions = Table(
+    "institutions",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("profile_id", String(40), nullable=False),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("institution_code", String(12), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    _created(),
+    PrimaryKeyConstraint("institution_code", "code"),
+    ForeignKeyConstraint(["institution_code"], ["institutions.code"]),
+)
+
+practitioners = Table(
+    "practitioners",
+    metadata,
+    # The code for national codes, "ID:" + HMAC for resident ID numbers (never stored in clear).
+    Column("token", String(40), primary_key=True),
+    Column("display_code", String(32), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("id_digest", String(32), nullable=True, index=True),
+    Column("id_masked", String(20), nullable=True),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("practitioner_token", String(40), nullable=False, index=True),
+    Column("institution_code", String(12), nullable=False, index=True),
+    Column("department_code", String(32), nullable=False),
+    Column("start", Date, nullable=False),
+    Column("end", Date, nullable=True),
+    _created(),
+    ForeignKeyConstraint(["practitioner_token"], ["practitioners.token"]),
+    ForeignKeyConstraint(
+        ["institution_code", "department_code"],
+        ["departments.institution_code", "departments.code"],
+    ),
+)
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("practitioner_token", String(40), nullable=False, index=True),
+    Column("institution_code", String(12), nullable=False, index=True),
+    Column("start", Date, nullable=False),
+    Column("end", Date, nullable=True),
+    _created(),
+    ForeignKeyConstraint(["practitioner_token"], ["practitioners.token"]),
+    ForeignKeyConstraint(["institution_code"], ["institutions.code"]),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("institution_code", String(12), nullable=False),
+    Column("kind", String(16), nullable=False),  # practitioner | department
+    Column("local_code", String(32), nullable=False),
+    Column("target", String(40), nullable=False),
+    _created(),
+    PrimaryKeyConstraint("institution_code", "kind", "local_code"),
+    ForeignKeyConstraint(["institution_code"], ["institutions.code"]),
+)
+
+# The append-only ledger: a trigger (see the migration) refuses UPDATE and DELETE.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("practitioner_token", String(40), nullable=True, index=True),
+    Column("institution_code", String(12), nullable=True, index=True),
+    Column("department_code", String(32), nullable=True),
+    Column("occurred_on", Date, nullable=True),
+    Column("payload", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("api_key_id", Integer, nullable=True),
+    Column("request_id", String(64), nullable=True),
+)
+
+# Derived state, recomputed from the ledger on every write and keyed by the Redis key it mirrors.
+projections = Table(
+    "projections",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("institution_code", String(12), nullable=True, index=True),
+    Column("version", BigInteger, nullable=False),
+    Column("doc", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Engine results kept between writes, so an institution can be re-judged without re-running
+# every one of its practitioners.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("subject", String(60), primary_key=True),
+    Column("doc", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(24), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("institutions", ARRAY(String(12)), nullable=False, server_default="{}"),
+    Column("label", Text, nullable=False, server_default=""),
+    _created(),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(60), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    _created(),
+    PrimaryKeyConstraint("scope", "key"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("api_key_id", Integer, nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("action", String(80), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("change", JSONB, nullable=False),
+)
+
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("working", Boolean, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    _created(),
+)
+
+Index(
+    "ix_registrations_inst_dept", registrations.c.institution_code, registrations.c.department_code
+)

@@ -1,0 +1,183 @@
+"""The append-only event ledger: writing an event, and reading a subject's events back as the
+engine's input records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import agreements, events, registrations
+from app.policy import (
+    Agreement,
+    Appeal,
+    DepartmentAction,
+    Event,
+    Exam,
+    InstitutionAction,
+    ManualAction,
+    Registration,
+    Violation,
+)
+
+PRACTITIONER_KINDS = ("practitioner_action", "violation", "appeal", "exam")
+INSTITUTION_KINDS = ("institution_action", "department_action")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Who wrote, for the ledger and the audit log."""
+
+    api_key_id: int | None
+    request_id: str | None
+
+
+async def append(
+    conn: AsyncConnection,
+    ctx: WriteContext,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    practitioner: str | None = None,
+    institution: str | None = None,
+    department: str | None = None,
+    occurred_on: date | None = None,
+) -> int:
+    event_id: int = (
+        await conn.execute(
+            events.insert()
+            .values(
+                kind=kind,
+                practitioner_token=practitioner,
+                institution_code=institution,
+                department_code=department,
+                occurred_on=occurred_on,
+                payload=payload,
+                api_key_id=ctx.api_key_id,
+                request_id=ctx.request_id,
+            )
+            .returning(events.c.id)
+        )
+    ).scalar_one()
+    return event_id
+
+
+def _d(s: str | None) -> date | None:
+    return None if s is None else date.fromisoformat(s)
+
+
+def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any]) -> Event | None:
+    """One ledger row as an engine input; rows the engine does not judge give None."""
+    if kind == "practitioner_action":
+        assert token is not None
+        return ManualAction(
+            token,
+            p.get("institution"),
+            p["action"],
+            date.fromisoformat(p["start"]),
+            _d(p.get("end")),
+            p["reason"],
+        )
+    if kind == "institution_action":
+        assert inst is not None
+        return InstitutionAction(
+            inst, p["action"], date.fromisoformat(p["start"]), _d(p.get("end")), p["reason"]
+        )
+    if kind == "department_action":
+        assert inst is not None
+        return DepartmentAction(
+            inst,
+            p["department"],
+            p["action"],
+            date.fromisoformat(p["start"]),
+            _d(p.get("end")),
+            p["reason"],
+        )
+    if kind == "violation":
+        assert token is not None
+        assert inst is not None
+        return Violation(
+            str(p["id"]),
+            token,
+            inst,
+            date.fromisoformat(p["date"]),
+            int(p["points"]),
+            p.get("item", ""),
+            p.get("department"),
+        )
+    if kind == "appeal":
+        return Appeal(str(p["violation"]), p["outcome"], date.fromisoformat(p["date"]))
+    if kind == "exam":
+        assert token is not None
+        return Exam(token, date.fromisoformat(p["date"]), bool(p["passed"]))
+    return None
+
+
+async def practitioner_events(conn: AsyncConnection, token: str) -> list[Event]:
+    """Everything about one practitioner: registrations, agreements and ledger events."""
+    out: list[Event] = []
+    for r in await conn.execute(
+        select(
+            registrations.c.institution_code,
+            registrations.c.department_code,
+            registrations.c.start,
+            registrations.c.end,
+        ).where(registrations.c.practitioner_token == token)
+    ):
+        out.append(Registration(token, r[0], r[1], r[2], r[3]))
+    for a in await conn.execute(
+        select(agreements.c.institution_code, agreements.c.start, agreements.c.end).where(
+            agreements.c.practitioner_token == token
+        )
+    ):
+        out.append(Agreement(token, a[0], a[1], a[2]))
+    rows = await conn.execute(
+        select(events.c.kind, events.c.institution_code, events.c.payload)
+        .where(events.c.practitioner_token == token, events.c.kind.in_(PRACTITIONER_KINDS))
+        .order_by(events.c.id)
+    )
+    for kind, inst, payload in rows:
+        ev = to_engine(kind, token, inst, payload)
+        if ev is not None:
+            out.append(ev)
+    return out
+
+
+async def institution_events(conn: AsyncConnection, code: str) -> list[Event]:
+    """An institution's own actions, its departments' actions, registrations and violations."""
+    out: list[Event] = []
+    for r in await conn.execute(
+        select(
+            registrations.c.practitioner_token,
+            registrations.c.department_code,
+            registrations.c.start,
+            registrations.c.end,
+        ).where(registrations.c.institution_code == code)
+    ):
+        out.append(Registration(r[0], code, r[1], r[2], r[3]))
+    rows = await conn.execute(
+        select(events.c.kind, events.c.practitioner_token, events.c.payload)
+        .where(
+            events.c.institution_code == code,
+            or_(events.c.kind.in_(INSTITUTION_KINDS), events.c.kind == "violation"),
+        )
+        .order_by(events.c.id)
+    )
+    for kind, token, payload in rows:
+        ev = to_engine(kind, token, code, payload)
+        if ev is not None:
+            out.append(ev)
+    # Appeals are filed against violations; the engine needs them to discount upheld ones.
+    appeals = await conn.execute(
+        select(events.c.kind, events.c.practitioner_token, events.c.payload).where(
+            events.c.kind == "appeal", events.c.institution_code == code
+        )
+    )
+    for kind, token, payload in appeals:
+        ev = to_engine(kind, token, code, payload)
+        if ev is not None:
+            out.append(ev)
+    return out

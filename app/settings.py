@@ -1,0 +1,68 @@
+"""The one typed settings object; every value comes from a `CLAIMGATE_` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRET = "dev-only-not-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMGATE_", env_file=None, extra="ignore")
+
+    environment: str = Field(
+        "development",
+        description="development | production; production refuses placeholder secrets",
+    )
+    database_url: str | None = Field(
+        None, description="postgresql+asyncpg://...; unset = start an embedded PostgreSQL"
+    )
+    redis_url: str | None = Field(None, description="redis://...; unset = start an embedded Redis")
+    data_dir: Path = Field(Path(".claimgate"), description="where the embedded servers keep data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1, description="uvicorn worker processes")
+    run_sync_worker: bool = Field(True, description="run the outbox sync worker inside serve")
+
+    pii_secret: str = Field(
+        _PLACEHOLDER_SECRET,
+        description="HMAC key for resident ID numbers; must be set outside development",
+    )
+
+    batch_max_lines: int = Field(1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    l1_size: int = Field(100_000, ge=0, description="in-process cache entries; 0 disables it")
+
+    db_pool_size: int = Field(10, ge=1)
+    db_pool_overflow: int = Field(5, ge=0)
+    db_timeout_s: float = Field(2.0, gt=0, description="connect and statement timeout")
+    redis_timeout_s: float = Field(0.25, gt=0, description="socket timeout of one Redis call")
+    redis_pool_size: int = Field(64, ge=1)
+
+    sync_poll_interval_s: float = Field(1.0, gt=0, description="outbox poll when no NOTIFY arrives")
+    sync_batch_size: int = Field(500, ge=1)
+    key_refresh_interval_s: float = Field(
+        5.0, gt=0, description="API keys are reloaded at least this often"
+    )
+    readiness_max_outbox_lag_s: float = Field(
+        30.0, gt=0, description="/readyz fails when the oldest outbox row is older"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment != "development" and self.pii_secret == _PLACEHOLDER_SECRET:
+            raise ValueError("CLAIMGATE_PII_SECRET must be set outside development")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,146 @@
+"""Writing projections into Redis: the version-guarded write, the invalidation publish, the full
+rebuild and the verification that compares every projection with what Redis holds."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.cache.layout import BUILT_KEY, CAS_SCRIPT, INVALIDATION_CHANNEL, decode, encode
+from app.db.tables import projections
+
+log = logging.getLogger("claimgate.sync")
+
+REBUILD_LOCK = "cg:meta:rebuilding"
+
+# Repair overwrites a value that is older, equal-versioned but different, unreadable, or claims
+# a version above ARGV[2] (the highest ever issued); it never undoes a newer honest write.
+REPAIR_SCRIPT = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = string.sub(cur, 1, 16)
+  if string.match(v, '^%x+$') and #v == 16 and v > string.sub(ARGV[1], 1, 16) and v <= ARGV[2] then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class Mirror:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._cas = redis.register_script(CAS_SCRIPT)
+
+    async def write(self, rows: Sequence[tuple[str, int, Any]], *, publish: bool = True) -> int:
+        """Version-guarded SET of each (key, version, doc); returns how many were newer."""
+        if not rows:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for key, version, doc in rows:
+            await self._cas(keys=[key], args=[encode(version, doc)], client=pipe)
+        results = await pipe.execute()
+        if publish:
+            await self.redis.publish(INVALIDATION_CHANNEL, "\n".join(k for k, _, _ in rows))
+        return sum(1 for r in results if r == 1)
+
+
+@dataclass
+class RebuildReport:
+    projections: int
+    written: int
+    seconds: float
+
+
+async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> RebuildReport:
+    """Copy every projection into Redis (version-guarded), then mark the cache built.
+
+    Checks keep answering during a rebuild: versions only move forward, and until the built
+    marker is set a miss falls back to PostgreSQL instead of reading as "unknown".
+    """
+    t0 = time.monotonic()
+    mirror = Mirror(redis)
+    total = written = 0
+    async with engine.connect() as conn:
+        result = await conn.stream(
+            select(projections.c.key, projections.c.version, projections.c.doc).execution_options(
+                yield_per=chunk
+            )
+        )
+        async for part in result.partitions(chunk):
+            rows = [(k, v, d) for k, v, d in part]
+            written += await mirror.write(rows, publish=False)
+            total += len(rows)
+    await redis.set(BUILT_KEY, str(time.time()))
+    await redis.publish(INVALIDATION_CHANNEL, "*")
+    report = RebuildReport(total, written, time.monotonic() - t0)
+    log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
+    return report
+
+
+@dataclass
+class VerifyReport:
+    checked: int
+    missing: int
+    stale: int
+    differing: int
+    repaired: int
+
+
+async def verify(
+    engine: AsyncEngine, redis: Redis, *, repair: bool, chunk: int = 2000
+) -> VerifyReport:
+    """Compare every projection with Redis; with ``repair``, overwrite what drifted."""
+    checked = missing = stale = differing = repaired = 0
+    repair_script = redis.register_script(REPAIR_SCRIPT)
+    async with engine.connect() as conn:
+        # No honest value can carry a version the sequence has not handed out yet.
+        ceiling = (
+            b"%016x"
+            % (
+                await conn.execute(text("SELECT last_value FROM projection_version_seq"))
+            ).scalar_one()
+        )
+        result = await conn.stream(
+            select(projections.c.key, projections.c.version, projections.c.doc).execution_options(
+                yield_per=chunk
+            )
+        )
+        async for part in result.partitions(chunk):
+            rows = list(part)
+            raws = await redis.mget([r[0] for r in rows])
+            fix: list[str] = []
+            pipe = redis.pipeline(transaction=False)
+            for (key, version, doc), raw in zip(rows, raws, strict=True):
+                checked += 1
+                if raw is None:
+                    missing += 1
+                else:
+                    try:
+                        have_version, have_doc = decode(raw)
+                    except ValueError:
+                        have_version, have_doc = -1, None
+                    if 0 <= have_version < version:
+                        stale += 1
+                    elif have_version == version and have_doc == doc:
+                        continue
+                    else:
+                        differing += 1
+                if repair:
+                    await repair_script(
+                        keys=[key], args=[encode(version, doc), ceiling], client=pipe
+                    )
+                    fix.append(key)
+            if fix:
+                await pipe.execute()
+                await redis.publish(INVALIDATION_CHANNEL, "\n".join(fix))
+                repaired += len(fix)
+    return VerifyReport(checked, missing, stale, differing, repaired)

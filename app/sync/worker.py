@@ -1,0 +1,136 @@
+"""The outbox drain loop (model: arq's worker — bounded batches, a timeout per unit of work,
+graceful stop, safe to run as several copies).
+
+Each round locks up to ``sync_batch_size`` outbox rows with SKIP LOCKED (so copies share the
+work), writes the *current* projection of each key with the version guard, publishes one
+invalidation, and deletes the rows — all before the transaction commits. A crash between the
+Redis write and the commit replays the rows; the guard makes the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.cache.layout import BUILT_KEY
+from app.projection.store import NOTIFY_CHANNEL
+from app.sync.mirror import REBUILD_LOCK, Mirror, rebuild
+
+log = logging.getLogger("claimgate.sync")
+
+_CLAIM = text(
+    """
+    SELECT o.id, o.key, p.version, p.doc
+    FROM outbox o JOIN projections p ON p.key = o.key
+    WHERE o.id IN (
+        SELECT id FROM outbox ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+    )
+    ORDER BY o.id
+    """
+)
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: Redis,
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        unit_timeout_s: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.mirror = Mirror(redis)
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.unit_timeout_s = unit_timeout_s
+        self._wake = asyncio.Event()
+        self.drained = 0
+        self.last_error: str | None = None
+
+    async def drain_once(self) -> int:
+        """Move one batch of outbox rows into Redis; return how many rows were handled."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, {"n": self.batch_size})).all()
+            if not rows:
+                return 0
+            latest: dict[str, tuple[int, Any]] = {}
+            for _, key, version, doc in rows:
+                latest[key] = (version, doc)
+            await self.mirror.write([(k, v, d) for k, (v, d) in latest.items()])
+            await conn.execute(
+                text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": [r[0] for r in rows]}
+            )
+        self.drained += len(rows)
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while n := await asyncio.wait_for(self.drain_once(), self.unit_timeout_s):
+            total += n
+        return total
+
+    async def ensure_built(self) -> None:
+        """Rebuild when Redis lost its data (restarted empty, flushed); one copy at a time."""
+        if await self.redis.exists(BUILT_KEY):
+            return
+        if not await self.redis.set(REBUILD_LOCK, "1", nx=True, ex=300):
+            return
+        try:
+            await rebuild(self.engine, self.redis)
+        finally:
+            await self.redis.delete(REBUILD_LOCK)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Wake the loop on NOTIFY; the poll interval covers a lost listener."""
+        url = self.engine.url.set(drivername="postgresql")
+        while not stop.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                while not stop.is_set() and not conn.is_closed():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("outbox listener reconnecting (%s)", type(exc).__name__)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=1)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_interval_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = asyncio.create_task(self._listen(stop))
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before draining, so a NOTIFY during the drain is kept
+                try:
+                    await self.ensure_built()
+                    await self.drain()
+                    self.last_error = None
+                except asyncio.CancelledError:
+                    raise
+                except (RedisError, SQLAlchemyError, OSError, TimeoutError) as exc:
+                    self.last_error = type(exc).__name__
+                    log.warning("sync round failed (%s); retrying", self.last_error)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
