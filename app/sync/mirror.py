@@ -79,7 +79,8 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
             rows = [(k, v, d) for k, v, d in part]
             written += await mirror.write(rows, publish=False)
             total += len(rows)
-    await redis.set(BUILT_KEY, str(time.time()))
+    # Encoded like every other value, so a check can fetch it in the same MGET as documents.
+    await redis.set(BUILT_KEY, encode(0, {"built_at": time.time(), "projections": total}))
     await redis.publish(INVALIDATION_CHANNEL, "*")
     report = RebuildReport(total, written, time.monotonic() - t0)
     log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
