@@ -7,10 +7,14 @@ day before its violations). Readings that hold for every profile:
   threshold crossed applies ("crossing several thresholds at once applies the highest").
 - Each threshold fires at most once per scoring period; a lower threshold crossed after a
   higher one (impossible by points, possible by profile order) never fires.
-- Escalation: a suspension threshold reached while a suspension is running starts a new
-  segment on the new date (the old one ends there), lasting the new threshold's length or to
-  the old end, whichever is later. It counts as a further suspension for repeat rules only if
-  the profile says ``escalation_counts_as_repeat``.
+- Escalation: a higher suspension tier reached in the same scoring period as an earlier
+  suspension escalates it. If that suspension is still running, it ends on the new date and
+  the new segment lasts the new tier's length or to the old end, whichever is later (an exam
+  failure already counted stays counted); if it was already restored, the new tier simply
+  starts on the new date. Either way it is not a further suspension for repeat rules unless
+  the profile says ``escalation_counts_as_repeat``: "suspended twice" means suspended in two
+  scoring periods. (Counting by period, not by "was it still running", keeps the rules
+  monotone: one more violation can never turn a second suspension into a mere extension.)
 - A termination cuts a running suspension; nothing escalates a running termination. After a
   termination the suspension count starts again from zero.
 - A termination ends when the practitioner signs a new agreement (any institution) on or
@@ -28,11 +32,9 @@ from app.policy import messages
 from app.policy.dates import add_months, add_years
 from app.policy.events import Agreement, Exam, ManualAction, Violation
 from app.policy.outcomes import Interval, Notice, PeriodPoints
-from app.policy.periods import Periods
+from app.policy.periods import Period, Periods
 from app.policy.profile import Profile, Threshold
 from app.policy.workdays import WorkingCalendar
-
-Period = tuple[dt.date, dt.date]
 
 
 @dataclass(slots=True)
@@ -81,6 +83,7 @@ class _Replay:
         self.totals: dict[Period, int] = {}
         self.fired: dict[Period, int] = {}
         self.suspensions = 0
+        self.suspended_periods: set[Period] = set()
         self.terminations = 0
 
     # -- state -------------------------------------------------------------------------
@@ -104,6 +107,7 @@ class _Replay:
             and (block.ban_until is None or start >= block.ban_until)
         ):
             block.end = start
+            self.periods.restart(start)
 
     def restore(self, day: dt.date) -> None:
         block = self._running(day)
@@ -112,6 +116,7 @@ class _Replay:
         if block.status == "terminated":
             if self.p.manual_restore or block.ban_until is None or day >= block.ban_until:
                 block.end = day
+                self.periods.restart(day)
         elif self.p.restore == "application" and block.end is None:
             # 舟山 §十四: the request restores at the end of the term, not before it
             assert block.deadline is not None
@@ -164,7 +169,7 @@ class _Replay:
             ban = threshold.ban_years
             if single and threshold.single_ban_years is not None:
                 ban = threshold.single_ban_years
-            self._terminate(self._effective(day), threshold.rule, ban, label=threshold.label)
+            self._terminate(self._effective(day), threshold.rule, ban)
         elif self._consecutive(period, before, total):
             rule = self.p.consecutive
             assert rule is not None
@@ -224,16 +229,18 @@ class _Replay:
         length_end = (
             period[1] if threshold.until_period_end else add_months(start, threshold.months)
         )
+        failed_once = False
         if running is not None:
             old_end = running.end if running.end is not None else running.deadline
             assert old_end is not None
             nominal = max(length_end, old_end)
             running.end = start
-            if self.p.escalation_counts_as_repeat:
-                self.suspensions += 1
+            failed_once = running.failed_once
         else:
             nominal = length_end
+        if period not in self.suspended_periods or self.p.escalation_counts_as_repeat:
             self.suspensions += 1
+        self.suspended_periods.add(period)
         repeat = self.p.repeat_suspension
         if repeat is not None and self.suspensions >= repeat.count:
             self._terminate(start, f"{threshold.rule}；{repeat.rule}", repeat.ban_years)
@@ -241,7 +248,9 @@ class _Replay:
         if self.p.restore == "automatic" or threshold.until_period_end:
             self.blocks.append(_Block(start, "suspended", threshold.rule, end=nominal))
             return
-        self.blocks.append(_Block(start, "suspended", threshold.rule, deadline=nominal))
+        self.blocks.append(
+            _Block(start, "suspended", threshold.rule, deadline=nominal, failed_once=failed_once)
+        )
         if self.p.restore == "exam":
             assert self.p.exam is not None
             self._notice(
@@ -260,7 +269,7 @@ class _Replay:
                 detail="中止期满后由所在定点医疗机构提交恢复申请及整改报告",
             )
 
-    def _terminate(self, start: dt.date, rule: str, ban_years: int, label: str = "") -> None:
+    def _terminate(self, start: dt.date, rule: str, ban_years: int) -> None:
         running = self._running(start)
         if running is not None and running.status == "terminated":
             return
@@ -268,6 +277,7 @@ class _Replay:
             running.end = start
         self.terminations += 1
         self.suspensions = 0
+        self.suspended_periods.clear()
         repeat = self.p.repeat_termination
         if repeat is not None and self.terminations >= repeat.count:
             ban_years = max(ban_years, repeat.ban_years)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.policy import (
     DepartmentAction,
+    Event,
     InstitutionAction,
     evaluate,
     evaluate_institution,
@@ -95,7 +96,7 @@ def test_department_action_gives_a_department_outcome() -> None:
 
 
 def test_evaluate_composes_everything() -> None:
-    events = [
+    events: list[Event] = [
         reg("P1", "H1"),
         manual("suspend", "2025-01-01", "2025-02-01"),
         InstitutionAction("H2", "terminate", d("2025-01-01"), None, "欺诈骗保"),
