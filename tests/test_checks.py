@@ -279,7 +279,7 @@ async def test_resident_id_as_service_code_never_comes_back_in_clear(h: Harness)
     assert r.status_code == 200
     assert r.json()["decision"] == "allow", r.text
     assert rid not in r.text
-    keys = [k.decode() for k in await h.runtime.redis.keys("*")]
+    keys = [k.decode() if isinstance(k, bytes) else k for k in await h.runtime.redis.keys("*")]
     assert not [k for k in keys if rid in k]
 
 

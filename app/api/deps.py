@@ -1,9 +1,15 @@
-"""Dependencies: the runtime, and the caller's principal checked against the route's roles."""
+"""Dependencies: the runtime, and the caller's principal checked against the route's roles.
+
+Every protected route names its roles where ``route_roles`` can find them (a ``require(...)``
+dependency, or ``admits(...)`` on an endpoint that authorizes in its body to keep the hot path
+free of the dependency machinery), so the validation handler can refuse a bad key before it
+would answer 422: FastAPI parses and validates the body before the endpoint runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -30,15 +36,45 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+def authorize(request: Request, roles: tuple[str, ...]) -> Principal:
+    principal = authenticate(request)
+    if principal.role not in roles:
+        raise Forbidden(
+            f"this route needs role {' or '.join(roles)}; the key has role {principal.role}",
+            code="ROLE_FORBIDDEN",
+        )
+    return principal
+
+
 def require(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     async def dep(request: Request) -> Principal:
-        principal = authenticate(request)
-        if principal.role not in roles:
-            raise Forbidden(
-                f"this route needs role {' or '.join(roles)}; the key has role {principal.role}",
-                code="ROLE_FORBIDDEN",
-            )
-        return principal
+        return authorize(request, roles)
 
-    dep.roles = roles  # type: ignore[attr-defined]  # read by the route-table test
+    dep.roles = roles  # type: ignore[attr-defined]  # read by route_roles
     return dep
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def admits(*roles: str) -> Callable[[F], F]:
+    """Mark an endpoint that calls ``authorize(request, roles)`` itself."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, "roles", roles)  # noqa: B010  # a function attribute mypy cannot see
+        return fn
+
+    return mark
+
+
+def route_roles(route: object) -> tuple[str, ...] | None:
+    """The roles a route admits, or None for an open route (health, docs)."""
+    dependant = getattr(route, "dependant", None)
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        d = stack.pop()
+        roles: tuple[str, ...] | None = getattr(d.call, "roles", None)
+        if roles:
+            return roles
+        stack.extend(d.dependencies)
+    return None

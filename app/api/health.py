@@ -82,7 +82,7 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/v1/ops/status")
 async def ops_status(
-    request: Request, _: Annotated[Principal, Depends(require("ops"))]
+    request: Request, principal: Annotated[Principal, Depends(require("ops"))]
 ) -> Response:
     """Readiness plus the process's internals: L1 size and hit rate, degraded answers, worker."""
     rt = runtime(request)

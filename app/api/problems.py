@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.deps import authorize, route_roles
 from app.errors import ProblemError, Unavailable
 
 log = logging.getLogger("claimgate.api")
@@ -59,7 +60,15 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status, exc.body(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI validates the body before the route's dependencies run: a caller without a
+        # valid key learns nothing about the body, only that it must authenticate.
+        roles = route_roles(request.scope.get("route"))
+        if roles is not None:
+            try:
+                authorize(request, roles)
+            except ProblemError as denied:
+                return problem_response(denied.status, denied.body(), denied.headers)
         return problem_response(422, validation_body(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)

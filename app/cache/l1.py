@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -45,7 +45,7 @@ class L1Cache:
             entry = self._data[key]
         except KeyError:
             self.misses += 1
-            return MISSING
+            return cast(Entry, MISSING)
         self._data.move_to_end(key)
         self.hits += 1
         return entry
@@ -110,7 +110,7 @@ async def run_subscriber(
             l1.healthy = False
             l1.clear()
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
         backoff = min(backoff * 2, 1.0)

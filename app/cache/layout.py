@@ -38,7 +38,9 @@ def encode(version: int, doc: Any) -> bytes:
     return b"%016x" % version + orjson.dumps(doc)
 
 
-def decode(raw: bytes) -> tuple[int, Any]:
+def decode(raw: bytes | str) -> tuple[int, Any]:
+    if isinstance(raw, str):
+        raw = raw.encode()
     return int(raw[:16], 16), orjson.loads(raw[16:])
 
 

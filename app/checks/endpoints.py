@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.deps import authenticate, runtime
+from app.api.deps import admits, authorize, runtime
 from app.auth.keys import Principal
 from app.checks.schemas import BatchIn, BatchOut, CheckIn, CheckOut
 from app.checks.service import Line, now_iso, stamp
@@ -17,7 +18,7 @@ from app.fields import today_shanghai
 
 router = APIRouter(prefix="/v1", tags=["checks"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown key"},
     403: {"description": "the key may not check this institution"},
     422: {"description": "malformed request; `errors` names each field"},
@@ -36,16 +37,15 @@ def _line(c: CheckIn, today: date) -> Line:
     )
 
 
+CHECK_ROLES = ("his", "gateway")
+
+
 def _principal(request: Request) -> Principal:
-    p = authenticate(request)
-    if p.role not in ("his", "gateway"):
-        raise Forbidden(
-            f"checks need role his or gateway; the key has role {p.role}", code="ROLE_FORBIDDEN"
-        )
-    return p
+    return authorize(request, CHECK_ROLES)
 
 
-@router.post("/checks", response_model=CheckOut, responses=_ERRORS)  # type: ignore[misc]
+@router.post("/checks", response_model=CheckOut, responses=_ERRORS)
+@admits(*CHECK_ROLES)
 async def check(body: CheckIn, request: Request) -> Response:
     """May the fund pay for this claim line? Every finding is returned, blocking or not."""
     principal = _principal(request)
@@ -67,7 +67,8 @@ async def check(body: CheckIn, request: Request) -> Response:
     "/checks/batch",
     response_model=BatchOut,
     responses={**_ERRORS, 413: {"description": "too many lines"}},
-)  # type: ignore[misc]
+)
+@admits(*CHECK_ROLES)
 async def check_batch(body: BatchIn, request: Request) -> Response:
     """Up to ``CLAIMGATE_BATCH_MAX_LINES`` checks in one body, answered in order."""
     principal = _principal(request)
