@@ -73,7 +73,9 @@ class CheckService:
         todo: list[str] = []
         if l1.enabled:
             for k in keys:
-                e = l1.get(k)
+                # The built marker is always asked of Redis: a FLUSHDB publishes nothing, so an
+                # L1 copy of it would read a flushed cache as "unknown".
+                e = MISSING if k == BUILT_KEY else l1.get(k)
                 if e is MISSING:
                     todo.append(k)
                 else:
@@ -83,11 +85,16 @@ class CheckService:
         if todo:
             epoch = l1.epoch
             raws = await self.redis.mget(todo)
-            fetched = [
-                (k, decode(r) if r is not None else None) for k, r in zip(todo, raws, strict=True)
-            ]
+            try:
+                fetched = [
+                    (k, decode(r) if r is not None else None)
+                    for k, r in zip(todo, raws, strict=True)
+                ]
+            except ValueError:
+                log.warning("unreadable value in Redis; answering from PostgreSQL")
+                raise CacheCold() from None
             out.update(fetched)
-            l1.put_many(fetched, epoch)
+            l1.put_many([e for e in fetched if e[0] != BUILT_KEY], epoch)
         return out
 
     async def _fetch_db(self, keys: list[str]) -> dict[str, Entry]:

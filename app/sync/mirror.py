@@ -141,7 +141,7 @@ async def verify(
                     )
                     fix.append(key)
             if fix:
-                await pipe.execute()
+                # The script declines to undo a newer honest write: count only what it wrote.
+                repaired += sum(1 for r in await pipe.execute() if r == 1)
                 await redis.publish(INVALIDATION_CHANNEL, "\n".join(fix))
-                repaired += len(fix)
     return VerifyReport(checked, missing, stale, differing, repaired)

@@ -1,0 +1,471 @@
+"""The outbox → Redis mirror: the version guard, several workers at once, replays after a crash,
+staleness after an admin write, rebuild, verification with repair, and L1 invalidation.
+
+Most tests run the app without its background worker (``quiet``) and drive a ``SyncWorker`` by
+hand, so that what reaches Redis, and when, is decided by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from app.cache.l1 import MISSING
+from app.cache.layout import (
+    BUILT_KEY,
+    INVALIDATION_CHANNEL,
+    decode,
+    encode,
+    institution_key,
+    known_key,
+    view_key,
+)
+from app.codes import practitioner_token
+from app.projection.store import NOTIFY_CHANNEL
+from app.settings import Settings
+from app.sync.mirror import Mirror, rebuild, verify
+from app.sync.worker import SyncWorker
+from tests import factories as f
+from tests.conftest import Harness, Servers, make_settings, reset, start_harness
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DOC2 = "D370802000002"
+
+
+@pytest_asyncio.fixture
+async def quiet(servers: Servers) -> AsyncIterator[Harness]:
+    """The app without its own sync worker: the test drains the outbox itself."""
+    await reset(servers)
+    async for harness in start_harness(make_settings(servers, run_sync_worker=False)):
+        yield harness
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Harness]:
+    """A harness that is shut down properly even when the test fails inside it."""
+    harness = start_harness(settings)
+    try:
+        yield await anext(harness)
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await anext(harness)
+
+
+def worker(h: Harness, **kw: Any) -> SyncWorker:
+    return SyncWorker(h.runtime.engine, h.runtime.redis, **kw)
+
+
+def view(code: str = f.DOC) -> str:
+    return view_key(f.INST, practitioner_token(code, "test-secret"))
+
+
+async def projection(h: Harness, key: str) -> tuple[int, Any]:
+    async with h.runtime.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT version, doc FROM projections WHERE key = :k"), {"k": key}
+            )
+        ).one()
+    return int(row[0]), row[1]
+
+
+async def all_projections(h: Harness) -> dict[str, tuple[int, Any]]:
+    async with h.runtime.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT key, version, doc FROM projections"))
+        return {k: (int(v), d) for k, v, d in rows}
+
+
+async def outbox_rows(h: Harness) -> int:
+    async with h.runtime.engine.connect() as conn:
+        n: int = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+    return n
+
+
+async def in_redis(h: Harness, key: str) -> tuple[int, Any] | None:
+    raw = await h.runtime.redis.get(key)
+    return None if raw is None else decode(raw)
+
+
+async def assert_mirror_matches(h: Harness) -> dict[str, tuple[int, Any]]:
+    """Every projection is in Redis at exactly its current version and document."""
+    truth = await all_projections(h)
+    assert truth
+    raws = await h.runtime.redis.mget(list(truth))
+    held = {k: decode(r) for k, r in zip(truth, raws, strict=True) if r is not None}
+    assert held == truth
+    return truth
+
+
+async def test_an_old_version_never_overwrites_a_newer_one(quiet: Harness) -> None:
+    h = quiet
+    w = worker(h)
+    await f.world(h)
+    await w.ensure_built()
+    await w.drain()
+    old_version, old_doc = await projection(h, view())
+    assert (await f.check(h))["decision"] == "allow"
+
+    await f.practitioner_action(h, f.DOC, "suspend", "2026-11-01", "2027-02-01")
+    await w.drain()
+    new_version, new_doc = await projection(h, view())
+    assert new_version > old_version
+    assert await in_redis(h, view()) == (new_version, new_doc)
+
+    # An old outbox row replayed after the new one was drained.
+    async with h.runtime.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO outbox (key, version) VALUES (:k, :v)"),
+            {"k": view(), "v": old_version},
+        )
+    assert await w.drain() == 1
+    assert await outbox_rows(h) == 0
+    assert await in_redis(h, view()) == (new_version, new_doc)
+
+    # The old document itself offered to the guard, as a late writer would.
+    assert await Mirror(h.runtime.redis).write([(view(), old_version, old_doc)]) == 0
+    assert await in_redis(h, view()) == (new_version, new_doc)
+
+    answer = await f.check(h)
+    assert answer["decision"] == "deny"
+    assert f.codes_of(answer) == {"PRACTITIONER_SUSPENDED": True}
+    assert answer["source"] == "cache"
+    assert answer["data_version"]["practitioner"] == new_version
+
+
+async def test_the_guard_compares_versions_as_numbers(quiet: Harness) -> None:
+    """Versions cross digit boundaries (9 → 0x10 → 0x100) without being ordered as text."""
+    mirror = Mirror(quiet.runtime.redis)
+    key = "cg:{H37080200009}:i"
+    assert await mirror.write([(key, 9, {"v": 9})]) == 1
+    assert await mirror.write([(key, 0x10, {"v": 16})]) == 1
+    assert await mirror.write([(key, 0x0F, {"v": 15})]) == 0
+    assert await mirror.write([(key, 0x100, {"v": 256})]) == 1
+    assert await mirror.write([(key, 0xFF, {"v": 255})]) == 0
+    assert await mirror.write([(key, 0x100, {"v": "same version, other doc"})]) == 0
+    assert await in_redis(quiet, key) == (0x100, {"v": 256})
+
+
+async def _many_writes(h: Harness, practitioners: int = 24, rounds: int = 6) -> None:
+    """Several versions of many keys: registrations, agreements, then a suspension a month."""
+    await f.institution(h)
+    await f.department(h)
+    codes = [f"D3708020001{i:02d}" for i in range(practitioners)]
+    for code in codes:
+        await f.practitioner(h, code=code)
+        await f.registration(h, code=code)
+        await f.agreement(h, code=code)
+    for month in range(1, rounds + 1):
+        for code in codes:
+            await f.practitioner_action(
+                h, code, "suspend", f"2026-{month:02d}-01", f"2026-{month:02d}-15"
+            )
+
+
+async def test_two_workers_draining_at_once_leave_every_key_at_its_latest_version(
+    quiet: Harness,
+) -> None:
+    h = quiet
+    await rebuild(h.runtime.engine, h.runtime.redis)  # empty, but marked built
+    await _many_writes(h)
+    queued = await outbox_rows(h)
+    assert queued >= 200
+
+    # Watch every invalidation and read what Redis holds at that moment: a key must never be
+    # seen going back to an older version.
+    seen: dict[str, list[int]] = defaultdict(list)
+    watcher = Redis.from_url(h.runtime.settings.redis_url or "")
+    pubsub = watcher.pubsub()
+    await pubsub.subscribe(INVALIDATION_CHANNEL)
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not stop.is_set():
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if msg is None:
+                continue
+            keys = msg["data"].decode().split("\n")
+            for key, raw in zip(keys, await watcher.mget(keys), strict=True):
+                if raw is not None:
+                    seen[key].append(decode(raw)[0])
+
+    watching = asyncio.create_task(watch())
+    try:
+        a, b = worker(h, batch_size=7), worker(h, batch_size=5)
+        drained = await asyncio.gather(a.drain(), b.drain())
+        await asyncio.sleep(0.2)  # let the watcher read the last messages
+    finally:
+        stop.set()
+        await watching
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await watcher.aclose()
+
+    assert await outbox_rows(h) == 0
+    assert sum(drained) == queued, "an outbox row was handled twice, or not at all"
+    assert a.drained > 0
+    assert b.drained > 0
+    await assert_mirror_matches(h)
+    assert seen
+    for key, versions in seen.items():
+        assert versions == sorted(versions), f"{key} went back: {versions}"
+
+
+class Crash(Exception):
+    pass
+
+
+async def _round_then_crash(h: Harness) -> None:
+    """A worker's round up to the Redis write, then the process dies: the transaction that
+    would have deleted the outbox rows never commits."""
+    async with h.runtime.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT p.key, p.version, p.doc FROM outbox o "
+                    "JOIN projections p ON p.key = o.key "
+                    "WHERE o.id IN (SELECT id FROM outbox ORDER BY id FOR UPDATE SKIP LOCKED)"
+                )
+            )
+        ).all()
+        assert rows
+        await Mirror(h.runtime.redis).write([(k, v, d) for k, v, d in rows])
+        raise Crash()
+
+
+async def test_a_crash_between_the_redis_write_and_the_outbox_delete_is_harmless(
+    quiet: Harness,
+) -> None:
+    h = quiet
+    await rebuild(h.runtime.engine, h.runtime.redis)
+    await f.world(h)
+    await f.practitioner(h, code=DOC2)
+    await f.registration(h, code=DOC2)
+    queued = await outbox_rows(h)
+    assert queued > 0
+
+    with pytest.raises(Crash):
+        await _round_then_crash(h)
+    assert await outbox_rows(h) == queued
+    truth = await assert_mirror_matches(h)
+    before = await h.runtime.redis.mget(list(truth))
+
+    assert await worker(h).drain() == queued
+    assert await outbox_rows(h) == 0
+    assert await h.runtime.redis.mget(list(truth)) == before
+    answer = await f.check(h)
+    assert (answer["decision"], answer["source"]) == ("allow", "cache")
+
+
+async def _wait_for_listener(h: Harness, within: float = 5.0) -> None:
+    """Until the worker's LISTEN connection is up (a NOTIFY sent before would be lost)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with h.runtime.engine.connect() as conn:
+            n = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query ILIKE :q"
+                    ),
+                    {"q": f"LISTEN%{NOTIFY_CHANNEL}%"},
+                )
+            ).scalar_one()
+        if n:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the sync worker never LISTENed"
+        await asyncio.sleep(0.02)
+
+
+async def _wait_for_l1(h: Harness, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not h.runtime.l1.enabled:
+        assert asyncio.get_running_loop().time() < deadline, "the L1 never subscribed"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_suspension_written_through_the_admin_api_is_denied_within_a_second(
+    servers: Servers,
+) -> None:
+    # The poll interval is far above the bound: only the NOTIFY wake-up can meet it.
+    await reset(servers)
+    settings = make_settings(servers, sync_poll_interval_s=30.0)
+    async with running(settings) as h:
+        await _wait_for_listener(h)
+        await _wait_for_l1(h)
+        await f.world(h)
+        await h.synced()
+        for _ in range(3):  # warm: the L1 now holds the allow
+            assert (await f.check(h))["decision"] == "allow"
+
+        await f.practitioner_action(h, f.DOC, "suspend", "2026-11-01", "2027-02-01")
+        loop = asyncio.get_running_loop()
+        committed = loop.time()
+        while True:
+            answer = await f.check(h)
+            if answer["decision"] == "deny":
+                break
+            assert loop.time() - committed < 1.0, "still allowed a second after the write"
+            await asyncio.sleep(0.02)
+        assert loop.time() - committed < 1.0
+        assert f.codes_of(answer) == {"PRACTITIONER_SUSPENDED": True}
+        for _ in range(20):  # and never the stale allow again
+            again = await f.check(h)
+            assert again["decision"] == "deny", again
+            assert again["source"] == "cache"
+            await asyncio.sleep(0.005)
+
+
+async def test_rebuild_after_flushdb_brings_checks_back_to_the_cache(servers: Servers) -> None:
+    await reset(servers)
+    settings = make_settings(servers, run_sync_worker=False, l1_size=0)
+    async with running(settings) as h:
+        await f.world(h)
+        redis, engine = h.runtime.redis, h.runtime.engine
+        answer = await f.check(h)  # nothing in Redis, not built: never read as "unknown"
+        assert (answer["decision"], answer["source"]) == ("allow", "database")
+        report = await rebuild(engine, redis)
+        assert report.projections == len(await all_projections(h))
+        answer = await f.check(h)
+        assert (answer["decision"], answer["source"]) == ("allow", "cache")
+
+        await redis.flushdb()
+        answer = await f.check(h)
+        assert (answer["decision"], answer["source"]) == ("allow", "database")
+        report = await rebuild(engine, redis)
+        assert report.written == report.projections > 0
+        await assert_mirror_matches(h)
+        answer = await f.check(h)
+        assert (answer["decision"], answer["source"]) == ("allow", "cache")
+
+
+async def test_the_running_worker_rebuilds_by_itself_when_the_built_marker_is_missing(
+    servers: Servers,
+) -> None:
+    await reset(servers)
+    async with running(make_settings(servers, l1_size=0)) as h:
+        await f.world(h)
+        await h.synced()
+        await h.runtime.redis.flushdb()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while not await h.runtime.redis.exists(BUILT_KEY):
+            assert loop.time() < deadline, "the worker did not rebuild the flushed cache"
+            answer = await f.check(h)
+            assert answer["decision"] == "allow", answer
+            await asyncio.sleep(0.02)
+        await assert_mirror_matches(h)
+        answer = await f.check(h)
+        assert (answer["decision"], answer["source"]) == ("allow", "cache")
+
+
+async def test_ensure_built_rebuilds_only_when_the_marker_is_missing(quiet: Harness) -> None:
+    h = quiet
+    w = worker(h)
+    await f.world(h)
+    await w.ensure_built()
+    await assert_mirror_matches(h)
+    await h.runtime.redis.delete(institution_key(f.INST))
+    await w.ensure_built()  # marked built: nothing to do, the key stays missing
+    assert await in_redis(h, institution_key(f.INST)) is None
+    await h.runtime.redis.delete(BUILT_KEY)
+    await w.ensure_built()
+    await assert_mirror_matches(h)
+    assert await h.runtime.redis.exists(BUILT_KEY)
+
+
+async def test_verify_reports_and_repairs_every_kind_of_drift(quiet: Harness) -> None:
+    h = quiet
+    redis, engine = h.runtime.redis, h.runtime.engine
+    w = worker(h)
+    await f.world(h)
+    await f.practitioner(h, code=DOC2)
+    await f.registration(h, code=DOC2)
+    await f.agreement(h, code=DOC2)
+    await w.ensure_built()
+    await w.drain()
+    stale_version, stale_doc = await projection(h, view(DOC2))
+    await f.practitioner_action(h, DOC2, "suspend", "2026-11-01", "2027-02-01")
+    await w.drain()
+    clean = await verify(engine, redis, repair=False)
+    assert (clean.missing, clean.stale, clean.differing, clean.repaired) == (0, 0, 0, 0)
+    assert clean.checked == len(await all_projections(h))
+
+    # An unreadable value is no reason to fail a check: the database answers instead.
+    await redis.set(view(), b"garbage, not a document")
+    answer = await f.check(h)
+    assert (answer["decision"], answer["source"]) == ("allow", "database")
+
+    token1 = practitioner_token(f.DOC, "test-secret")
+    await redis.delete(institution_key(f.INST))
+    await redis.set(view(DOC2), encode(stale_version, stale_doc))
+    await redis.set(known_key(token1), encode(0x7FFF_FFFF_FFFF, {"forged": True}))
+
+    report = await verify(engine, redis, repair=False)
+    assert (report.missing, report.stale, report.differing, report.repaired) == (1, 1, 2, 0)
+    assert await redis.get(view()) == b"garbage, not a document"
+
+    report = await verify(engine, redis, repair=True)
+    assert (report.missing, report.stale, report.differing, report.repaired) == (1, 1, 2, 4)
+    again = await verify(engine, redis, repair=True)
+    assert (again.missing, again.stale, again.differing, again.repaired) == (0, 0, 0, 0)
+    await assert_mirror_matches(h)
+
+    answer = await f.check(h)
+    assert (answer["decision"], answer["source"]) == ("allow", "cache")
+    answer = await f.check(h, practitioner_code=DOC2)
+    assert (answer["decision"], answer["source"]) == ("deny", "cache")
+    assert f.codes_of(answer) == {"PRACTITIONER_SUSPENDED": True}
+
+
+async def test_verify_never_undoes_a_newer_issued_version(quiet: Harness) -> None:
+    """Redis ahead of what verify read (a write in flight) is left alone, and not counted as
+    repaired."""
+    h = quiet
+    redis, engine = h.runtime.redis, h.runtime.engine
+    w = worker(h)
+    await f.world(h)
+    await w.ensure_built()
+    version, doc = await projection(h, view())
+    await f.practitioner(h, code=DOC2)  # issues newer versions to other keys
+    await w.drain()
+    async with engine.connect() as conn:
+        issued = (
+            await conn.execute(text("SELECT last_value FROM projection_version_seq"))
+        ).scalar_one()
+    assert issued > version
+    in_flight = encode(issued, {**doc, "in_flight": True})
+    await redis.set(view(), in_flight)
+    report = await verify(engine, redis, repair=True)
+    assert (report.missing, report.stale, report.differing, report.repaired) == (0, 0, 1, 0)
+    assert await redis.get(view()) == in_flight
+
+
+async def test_an_admin_write_is_seen_by_the_next_check_despite_the_l1(h: Harness) -> None:
+    await _wait_for_l1(h)
+    await f.world(h)
+    await h.synced()
+    first = await f.check(h)
+    assert (first["decision"], first["source"]) == ("allow", "cache")
+    assert h.runtime.l1.get(institution_key(f.INST)) is not MISSING
+    hits = h.runtime.l1.hits
+    assert (await f.check(h))["decision"] == "allow"
+    assert h.runtime.l1.hits > hits, "the second check did not use the L1"
+
+    await f.institution_action(h, "suspend", "2026-11-01", "2027-01-01")
+    await h.synced()
+    answer = await f.check(h)
+    assert answer["decision"] == "deny"
+    assert f.codes_of(answer) == {"INSTITUTION_SUSPENDED": True}
+    assert answer["data_version"]["institution"] > first["data_version"]["institution"]
+
+    await f.institution_action(h, "restore", "2026-11-15")
+    await h.synced()
+    assert (await f.check(h))["decision"] == "allow"
