@@ -7,13 +7,18 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
+from sqlalchemy.dialects.postgresql import insert
 
+from app.admin import sanctions, service
 from app.admin import schemas as s
-from app.admin import service
 from app.admin.writes import run_write
 from app.api.deps import require, runtime
 from app.auth.keys import Principal
-from app.fields import InstitutionCode, LocalCode, NationalPractitionerCode
+from app.db.tables import calendar_overrides
+from app.errors import InvalidField
+from app.fields import Day, InstitutionCode, LocalCode, NationalPractitionerCode
+from app.policy import CalendarYearUnknown
+from app.projection.recompute import Recompute
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 Agency = Annotated[Principal, Depends(require("agency"))]
@@ -239,3 +244,102 @@ async def add_agreement(body: s.AgreementIn, request: Request, p: Agency) -> Res
 @router.get("/agreements/{agreement_id}", responses=ERRORS)
 async def get_agreement(agreement_id: int, request: Request, _: Agency) -> Response:
     return await _read(request, service.get_agreement, agreement_id)
+
+
+@router.post("/violations", status_code=201, responses=ERRORS)
+async def record_violation(body: s.ViolationIn, request: Request, p: Agency) -> Response:
+    """Record a finding with its points. Needs an Idempotency-Key: a retry never counts twice.
+    The answer shows the points in the period and every timeline change it caused."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: sanctions.record_violation(c, rc, ctx, body, secret),
+        status=201,
+        scope="violation",
+        body=body.model_dump(mode="json"),
+        require_idempotency_key=True,
+    )
+    return _json(st, out)
+
+
+@router.post("/violations/{violation_id}/appeal", responses=ERRORS)
+async def decide_appeal(
+    violation_id: Annotated[str, Path(max_length=40)], body: s.AppealIn, request: Request, p: Agency
+) -> Response:
+    """Decide the appeal (异议) of a violation; upheld removes its points and all that followed."""
+    vid = violation_id.strip().upper()
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: sanctions.decide_appeal(c, rc, ctx, vid, body),
+        scope="appeal",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.post("/exams", status_code=201, responses=ERRORS)
+async def record_exam(body: s.ExamIn, request: Request, p: Agency) -> Response:
+    """Record an exam result; where the region restores only by exam, a pass ends the suspension."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: sanctions.record_exam(c, rc, ctx, body, secret),
+        status=201,
+        scope="exam",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
+@router.get("/practitioners/{code}/file", responses=ERRORS)
+async def credit_file(
+    code: Prac, request: Request, _: Agency, as_of: Day | None = None
+) -> Response:
+    """The credit file (诚信档案): violations, appeals, exams, sanctions, notices, as of a date."""
+    return await _read(request, sanctions.credit_file, code, _secret(request), as_of)
+
+
+@router.post("/simulations", responses=ERRORS)
+async def simulate(request: Request, _: Agency) -> Response:
+    """What-if: the engine on a list of events; writes nothing. See `claimgate simulate`."""
+    from app.simulate import SimulationError
+    from app.simulate import simulate as run
+
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidField("the body must be JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidField("must be an object", field="body")
+    async with runtime(request).engine.connect() as conn:
+        calendar = await Recompute(conn).calendar()
+    try:
+        return _json(200, run(body, calendar))
+    except SimulationError as exc:
+        raise InvalidField(exc.message, field=f"body.{exc.field}") from None
+    except CalendarYearUnknown as exc:
+        raise InvalidField(str(exc), field="body.events", code="CALENDAR_YEAR_UNKNOWN") from None
+
+
+@router.put("/calendar/{day}", responses=ERRORS)
+async def put_calendar_day(
+    day: Day, body: s.CalendarDayIn, request: Request, p: Agency
+) -> Response:
+    """Override one day of the working-day calendar (a holiday, a 调休 make-up day, a new year)."""
+
+    async def work(c: Any, rc: Recompute, ctx: Any) -> dict[str, Any]:
+        stmt = insert(calendar_overrides).values(day=day, working=body.working, note=body.note)
+        await c.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[calendar_overrides.c.day],
+                set_={"working": body.working, "note": body.note},
+            )
+        )
+        await service.audit(c, ctx, "calendar.put", day.isoformat(), body.model_dump(mode="json"))
+        return {"day": day.isoformat(), "working": body.working, "note": body.note}
+
+    st, out = await run_write(request, p, work, scope="calendar", body=body.model_dump(mode="json"))
+    return _json(st, out)

@@ -88,5 +88,31 @@ class AliasIn(Strict):
     target: str = Field(min_length=1, max_length=40, description="the national code it stands for")
 
 
+class ViolationIn(Strict):
+    practitioner_code: NationalPractitionerCode
+    institution_code: InstitutionCode
+    department_code: LocalCode | None = None
+    date: Day
+    points: int = Field(ge=1, le=100, description="points deducted for this finding")
+    item: str = Field(min_length=1, max_length=200, description="the rule item, e.g. 第十二条第3项")
+    description: str = Field("", max_length=2000)
+
+
+class AppealIn(Strict):
+    outcome: Literal["upheld", "rejected"]
+    date: Day
+
+
+class ExamIn(Strict):
+    practitioner_code: NationalPractitionerCode
+    date: Day
+    passed: bool
+
+
+class CalendarDayIn(Strict):
+    working: bool
+    note: str = Field("", max_length=200)
+
+
 def iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()

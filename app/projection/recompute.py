@@ -20,14 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.cache.layout import alias_key, institution_key, known_key, view_key
 from app.db.tables import (
-    agreements,
     aliases,
     calendar_overrides,
     departments,
     institutions,
     outcomes,
     practitioners,
-    registrations,
 )
 from app.policy import (
     Agreement,
@@ -58,13 +56,22 @@ class Recompute:
     changed_outcomes: dict[str, PractitionerOutcome] = field(default_factory=dict)
 
     async def run(self) -> list[str]:
-        for token in sorted(self.practitioners):
+        """Recompute everything collected so far; a second call only does what came after."""
+        todo_p, self.practitioners = sorted(self.practitioners), set()
+        for token in todo_p:
             self.institutions |= await self._practitioner(token)
-        for code in sorted(self.institutions):
+        todo_i, self.institutions = sorted(self.institutions), set()
+        for code in todo_i:
             await self._institution(code)
-        for inst, local in sorted(self.aliases):
+        todo_a, self.aliases = sorted(self.aliases), set()
+        for inst, local in todo_a:
             await self._alias(inst, local)
         return self.written
+
+    async def lock_practitioner(self, token: str) -> None:
+        await self.conn.execute(
+            select(practitioners.c.token).where(practitioners.c.token == token).with_for_update()
+        )
 
     async def calendar(self) -> WorkingCalendar:
         rows = await self.conn.execute(
@@ -109,7 +116,7 @@ class Recompute:
             mine = set(codes_)
             # Points from every site add up — within one region's rules; a site in another
             # region is judged by that region's profile.
-            subset = [e for e in events if _site(e) is None or _site(e) in mine]
+            subset = [e for e in events if site_of(e) is None or site_of(e) in mine]
             out = evaluate_practitioner(profiles[profile_id], token, subset, calendar)
             outs[profile_id] = out
             if await self._store_outcome(f"p:{token}:{profile_id}", codec.to_json(out)):
@@ -244,7 +251,8 @@ class Recompute:
         self.written += await write_docs(self.conn, [(alias_key(inst, local), inst, doc)])
 
 
-def _site(e: Event) -> str | None:
+def site_of(e: Event) -> str | None:
+    """The institution an event is about, or None for one that follows the practitioner."""
     if isinstance(e, Registration | Agreement | Violation):
         return e.institution
     if isinstance(e, ManualAction):
@@ -253,15 +261,5 @@ def _site(e: Event) -> str | None:
 
 
 def _sites(events: list[Event]) -> set[str]:
-    return {s for e in events if (s := _site(e)) is not None}
+    return {s for e in events if (s := site_of(e)) is not None}
 
-
-async def practitioner_sites(conn: AsyncConnection, token: str) -> list[str]:
-    rows = await conn.execute(
-        select(registrations.c.institution_code)
-        .where(registrations.c.practitioner_token == token)
-        .union(
-            select(agreements.c.institution_code).where(agreements.c.practitioner_token == token)
-        )
-    )
-    return sorted(r[0] for r in rows)
