@@ -186,3 +186,21 @@ async def test_simulation_writes_nothing_and_names_bad_fields(h: Harness) -> Non
     assert r.json()["errors"][0]["field"] == "body.events.3.type"
     async with h.runtime.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM events"))).scalar_one() == 0
+
+
+async def test_checks_under_a_sanctioned_code_are_recorded_for_the_agency(h: Harness) -> None:
+    await f.world(h)
+    await f.practitioner_action(h, f.DOC, "suspend", "2026-10-01", "2027-01-01")
+    await h.synced()
+    await f.check(h, claim_id="claim-77")
+    await f.check(h, service_date="2026-09-30")  # payable: not an attempt
+    await h.runtime.attempts.flush()
+    r = await h.client.get(
+        f"/v1/admin/attempts?institution_code={f.INST}", headers=h.auth("agency")
+    )
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert len(items) == 1
+    assert items[0]["claim_id"] == "claim-77"
+    assert items[0]["reasons"] == ["PRACTITIONER_SUSPENDED"]
+    assert items[0]["practitioner_code"] == f.DOC

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.dialects.postgresql import insert
 
@@ -343,3 +343,16 @@ async def put_calendar_day(
 
     st, out = await run_write(request, p, work, scope="calendar", body=body.model_dump(mode="json"))
     return _json(st, out)
+
+
+@router.get("/attempts", responses=ERRORS)
+async def list_attempts(
+    request: Request,
+    _: Agency,
+    institution_code: InstitutionCode | None = None,
+    since: Day | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Claims checked under a suspended, terminated, locked or cancelled code (医保发〔2024〕23号:
+    billing under such a code is itself a violation), newest first."""
+    return await _read(request, sanctions.list_attempts, institution_code, since, limit)

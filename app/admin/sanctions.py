@@ -343,3 +343,37 @@ async def credit_file(
         "exams": exams,
         "by_profile": judged,
     }
+
+
+async def list_attempts(
+    conn: AsyncConnection, institution: str | None, since: date | None, limit: int
+) -> dict[str, Any]:
+    """Claims checked under a sanctioned code, newest first, for the agency to act on."""
+    from app.db.tables import practitioners
+    from app.db.tables import sanctioned_attempts as sa_
+
+    q = (
+        select(sa_, practitioners.c.display_code)
+        .outerjoin(practitioners, practitioners.c.token == sa_.c.practitioner_token)
+        .order_by(sa_.c.id.desc())
+        .limit(limit)
+    )
+    if institution is not None:
+        q = q.where(sa_.c.institution_code == institution)
+    if since is not None:
+        q = q.where(sa_.c.service_date >= since)
+    items = [
+        {
+            "at": r.at.isoformat(),
+            "institution_code": r.institution_code,
+            "department_code": r.department_code,
+            "practitioner_code": r.display_code,
+            "service_date": r.service_date.isoformat(),
+            "reasons": list(r.reasons),
+            "emergency": r.emergency,
+            "decision_id": r.decision_id,
+            "claim_id": r.claim_id,
+        }
+        for r in await conn.execute(q)
+    ]
+    return {"items": items}

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
+from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
 from app.db.engine import make_engine
 from app.settings import Settings
@@ -48,6 +49,7 @@ class Runtime:
     keys: KeyStore
     checks: CheckService
     worker: SyncWorker | None
+    attempts: AttemptRecorder
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -67,7 +69,8 @@ class Runtime:
             else None
         )
         checks = CheckService(redis=redis, engine=engine, l1=l1, pii_secret=settings.pii_secret)
-        return cls(settings, engine, redis, l1, KeyStore(), checks, worker)
+        attempts = AttemptRecorder(engine, settings.pii_secret)
+        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.append(asyncio.create_task(coro, name=name))
@@ -91,11 +94,14 @@ class Runtime:
             run_subscriber(self.redis, self.l1, self.reload_keys, self.stop), "l1-subscriber"
         )
         self.spawn(self._refresh_keys(), "key-refresh")
+        self.spawn(self.attempts.run(self.stop), "attempt-recorder")
         if self.worker is not None:
             self.spawn(self.worker.run(self.stop), "sync-worker")
 
     async def close(self) -> None:
         self.stop.set()
+        with contextlib.suppress(Exception):
+            await self.attempts.flush()
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:

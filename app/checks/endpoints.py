@@ -57,10 +57,11 @@ async def check(body: CheckIn, request: Request) -> Response:
             code="INSTITUTION_FORBIDDEN",
         )
     line = _line(body, today_shanghai())
-    answers, source = await runtime(request).checks.check([line])
-    return Response(
-        orjson.dumps(stamp(answers[0], line, source, now_iso())), media_type="application/json"
-    )
+    rt = runtime(request)
+    answers, source = await rt.checks.check([line])
+    answer = stamp(answers[0], line, source, now_iso())
+    rt.attempts.note(line, answer)
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 @router.post(
@@ -93,6 +94,8 @@ async def check_batch(body: BatchIn, request: Request) -> Response:
     answers, source = await rt.checks.check(lines)
     at = now_iso()
     results = [stamp(a, ln, source, at) for a, ln in zip(answers, lines, strict=True)]
+    for ln, res in zip(lines, results, strict=True):
+        rt.attempts.note(ln, res)
     return Response(
         orjson.dumps({"results": results, "source": source}), media_type="application/json"
     )

@@ -218,3 +218,22 @@ calendar_overrides = Table(
 Index(
     "ix_registrations_inst_dept", registrations.c.institution_code, registrations.c.department_code
 )
+
+# Claims checked under a suspended, terminated, locked or cancelled code (national 2024
+# framework: billing under such a code is itself a violation). Written in batches, off the hot
+# path, by app.checks.attempts.
+sanctioned_attempts = Table(
+    "sanctioned_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("institution_code", String(12), nullable=False),
+    Column("department_code", String(40), nullable=False),
+    Column("practitioner_token", String(40), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("reasons", ARRAY(String(40)), nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("decision_id", String(32), nullable=False),
+    Column("claim_id", String(64), nullable=True),
+    Index("ix_sanctioned_attempts_inst_at", "institution_code", "at"),
+)
