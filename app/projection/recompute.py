@@ -262,4 +262,3 @@ def site_of(e: Event) -> str | None:
 
 def _sites(events: list[Event]) -> set[str]:
     return {s for e in events if (s := site_of(e)) is not None}
-
