@@ -3,6 +3,7 @@ engine's input records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -118,31 +119,44 @@ def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any])
 
 async def practitioner_events(conn: AsyncConnection, token: str) -> list[Event]:
     """Everything about one practitioner: registrations, agreements and ledger events."""
-    out: list[Event] = []
+    return (await practitioners_events(conn, [token]))[token]
+
+
+async def practitioners_events(
+    conn: AsyncConnection, tokens: Sequence[str]
+) -> dict[str, list[Event]]:
+    """:func:`practitioner_events` for many practitioners in three queries."""
+    out: dict[str, list[Event]] = {t: [] for t in tokens}
     for r in await conn.execute(
         select(
+            registrations.c.practitioner_token,
             registrations.c.institution_code,
             registrations.c.department_code,
             registrations.c.start,
             registrations.c.end,
-        ).where(registrations.c.practitioner_token == token)
+        ).where(registrations.c.practitioner_token.in_(tokens))
     ):
-        out.append(Registration(token, r[0], r[1], r[2], r[3]))
+        out[r[0]].append(Registration(r[0], r[1], r[2], r[3], r[4]))
     for a in await conn.execute(
-        select(agreements.c.institution_code, agreements.c.start, agreements.c.end).where(
-            agreements.c.practitioner_token == token
-        )
+        select(
+            agreements.c.practitioner_token,
+            agreements.c.institution_code,
+            agreements.c.start,
+            agreements.c.end,
+        ).where(agreements.c.practitioner_token.in_(tokens))
     ):
-        out.append(Agreement(token, a[0], a[1], a[2]))
+        out[a[0]].append(Agreement(a[0], a[1], a[2], a[3]))
     rows = await conn.execute(
-        select(events.c.kind, events.c.institution_code, events.c.payload)
-        .where(events.c.practitioner_token == token, events.c.kind.in_(PRACTITIONER_KINDS))
+        select(
+            events.c.practitioner_token, events.c.kind, events.c.institution_code, events.c.payload
+        )
+        .where(events.c.practitioner_token.in_(tokens), events.c.kind.in_(PRACTITIONER_KINDS))
         .order_by(events.c.id)
     )
-    for kind, inst, payload in rows:
+    for token, kind, inst, payload in rows:
         ev = to_engine(kind, token, inst, payload)
         if ev is not None:
-            out.append(ev)
+            out[token].append(ev)
     return out
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,13 +53,11 @@ class Recompute:
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
     written: list[str] = field(default_factory=list)
-    changed_outcomes: dict[str, PractitionerOutcome] = field(default_factory=dict)
 
     async def run(self) -> list[str]:
         """Recompute everything collected so far; a second call only does what came after."""
         todo_p, self.practitioners = sorted(self.practitioners), set()
-        for token in todo_p:
-            self.institutions |= await self._practitioner(token)
+        self.institutions |= await self._practitioners(todo_p)
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
             await self._institution(code)
@@ -80,93 +78,111 @@ class Recompute:
         return WorkingCalendar({day: working for day, working in rows})
 
     # -- practitioner -------------------------------------------------------------------
-    async def _practitioner(self, token: str) -> set[str]:
-        """Re-judge one practitioner; return the institutions whose own judgement may change."""
+    async def _practitioners(self, tokens: list[str]) -> set[str]:
+        """Re-judge practitioners (set-based, in chunks); return the institutions whose own
+        judgement may change because a practitioner's outcome changed."""
+        touched: set[str] = set()
+        for i in range(0, len(tokens), 500):
+            touched |= await self._practitioner_chunk(tokens[i : i + 500])
+        return touched
+
+    async def _practitioner_chunk(self, tokens: list[str]) -> set[str]:
         conn = self.conn
-        prow = (
-            await conn.execute(
-                select(practitioners.c.display_code, practitioners.c.category)
-                .where(practitioners.c.token == token)
+        people = {
+            t: (display, category)
+            for t, display, category in await conn.execute(
+                select(
+                    practitioners.c.token, practitioners.c.display_code, practitioners.c.category
+                )
+                .where(practitioners.c.token.in_(tokens))
+                .order_by(practitioners.c.token)
                 .with_for_update()
             )
-        ).one_or_none()
-        if prow is None:
-            return set()
-        display, category = prow
-        events = await ledger.practitioner_events(conn, token)
-        sites = sorted(_sites(events))
-        inst_rows = {
-            code: (profile_id,)
-            for code, profile_id in await conn.execute(
+        }
+        ledgers = await ledger.practitioners_events(conn, list(people))
+        all_sites = sorted({s for evs in ledgers.values() for s in _sites(evs)})
+        profile_of: dict[str, str] = {
+            code: pid
+            for code, pid in await conn.execute(
                 select(institutions.c.code, institutions.c.profile_id).where(
-                    institutions.c.code.in_(sites)
+                    institutions.c.code.in_(all_sites)
                 )
             )
         }
         profiles = load_profiles()
         calendar = await self.calendar()
-        by_profile: dict[str, list[str]] = defaultdict(list)
-        for code in sites:
-            if code in inst_rows:
-                by_profile[inst_rows[code][0]].append(code)
 
-        touched: set[str] = set()
-        outs: dict[str, PractitionerOutcome] = {}
-        for profile_id, codes_ in by_profile.items():
-            mine = set(codes_)
-            # Points from every site add up — within one region's rules; a site in another
-            # region is judged by that region's profile.
-            subset = [e for e in events if site_of(e) is None or site_of(e) in mine]
-            out = evaluate_practitioner(profiles[profile_id], token, subset, calendar)
-            outs[profile_id] = out
-            if await self._store_outcome(f"p:{token}:{profile_id}", codec.to_json(out)):
-                touched |= mine
-                self.changed_outcomes[f"{token}:{profile_id}"] = out
-
-        writes: list[tuple[str, str | None, Any]] = [
-            (known_key(token), None, docs.known_doc(display))
-        ]
-        for code in sites:
-            if code not in inst_rows:
-                continue
-            regs = [
-                (e.department, e.start, e.end)
-                for e in events
-                if isinstance(e, Registration) and e.institution == code
-            ]
-            agrs = [
-                (e.start, e.end)
-                for e in events
-                if isinstance(e, Agreement) and e.institution == code
-            ]
-            writes.append(
-                (
-                    view_key(code, token),
-                    code,
-                    docs.view_doc(
-                        institution=code,
-                        display_code=display,
-                        category=category,
-                        registrations=regs,
-                        agreements=agrs,
-                        outcome=outs.get(inst_rows[code][0]),
-                    ),
+        results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
+        writes: list[tuple[str, str | None, Any]] = []
+        for token, (display, category) in people.items():
+            events = ledgers[token]
+            sites = sorted(s for s in _sites(events) if s in profile_of)
+            by_profile: dict[str, set[str]] = defaultdict(set)
+            for code in sites:
+                by_profile[profile_of[code]].add(code)
+            outs: dict[str, PractitionerOutcome] = {}
+            for profile_id, mine in by_profile.items():
+                # Points from every site add up — within one region's rules; a site in another
+                # region is judged by that region's profile.
+                subset = [e for e in events if site_of(e) is None or site_of(e) in mine]
+                outs[profile_id] = evaluate_practitioner(
+                    profiles[profile_id], token, subset, calendar
                 )
-            )
+                results[f"p:{token}:{profile_id}"] = (mine, outs[profile_id])
+            writes.append((known_key(token), None, docs.known_doc(display)))
+            for code in sites:
+                writes.append(
+                    (
+                        view_key(code, token),
+                        code,
+                        docs.view_doc(
+                            institution=code,
+                            display_code=display,
+                            category=category,
+                            registrations=[
+                                (e.department, e.start, e.end)
+                                for e in events
+                                if isinstance(e, Registration) and e.institution == code
+                            ],
+                            agreements=[
+                                (e.start, e.end)
+                                for e in events
+                                if isinstance(e, Agreement) and e.institution == code
+                            ],
+                            outcome=outs.get(profile_of[code]),
+                        ),
+                    )
+                )
+        changed = await self._store_outcomes(
+            {subject: codec.to_json(out) for subject, (_, out) in results.items()}
+        )
+        touched: set[str] = set()
+        for subject in changed:
+            touched |= results[subject][0]
         self.written += await write_docs(conn, writes)
         return touched
 
-    async def _store_outcome(self, subject: str, doc: dict[str, Any]) -> bool:
-        current = (
-            await self.conn.execute(select(outcomes.c.doc).where(outcomes.c.subject == subject))
-        ).scalar_one_or_none()
-        if current == doc:
-            return False
-        stmt = insert(outcomes).values(subject=subject, doc=doc)
-        await self.conn.execute(
-            stmt.on_conflict_do_update(index_elements=[outcomes.c.subject], set_={"doc": doc})
-        )
-        return True
+    async def _store_outcomes(self, new: dict[str, Any]) -> list[str]:
+        """Upsert the outcomes that changed; return their subjects."""
+        if not new:
+            return []
+        current = {
+            subj: doc
+            for subj, doc in await self.conn.execute(
+                select(outcomes.c.subject, outcomes.c.doc).where(outcomes.c.subject.in_(list(new)))
+            )
+        }
+        changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
+        for i in range(0, len(changed), 2000):
+            part = changed[i : i + 2000]
+            stmt = insert(outcomes).values([{"subject": subj, "doc": new[subj]} for subj in part])
+            await self.conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[outcomes.c.subject],
+                    set_={"doc": stmt.excluded.doc, "updated_at": text("now()")},
+                )
+            )
+        return changed
 
     # -- institution --------------------------------------------------------------------
     async def _institution(self, code: str) -> None:
@@ -232,9 +248,17 @@ class Recompute:
             department_outcomes=dept_outs,
             department_aliases=dept_aliases,
         )
-        await self._store_outcome(f"i:{code}", codec.to_json(inst_out))
-        for dept, d_out in dept_outs.items():
-            await self._store_outcome(f"d:{code}:{dept}", codec.to_json(d_out))
+        new_outcomes = {
+            f"i:{code}": codec.to_json(inst_out),
+            **{f"d:{code}:{dept}": codec.to_json(d) for dept, d in dept_outs.items()},
+        }
+        # A department whose consequences all went away (an upheld appeal) keeps an empty
+        # outcome, so what changed stays visible to the next comparison.
+        for (subject,) in await conn.execute(
+            select(outcomes.c.subject).where(outcomes.c.subject.like(f"d:{code}:%"))
+        ):
+            new_outcomes.setdefault(subject, {"intervals": [], "notices": []})
+        await self._store_outcomes(new_outcomes)
         self.written += await write_docs(conn, [(institution_key(code), code, doc)])
 
     async def _alias(self, inst: str, local: str) -> None:

@@ -4,15 +4,16 @@ and an outbox row, in the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.tables import outbox, projection_version_seq, projections
+from app.db.tables import outbox, projections
 
 NOTIFY_CHANNEL = "claimgate_outbox"
+T = TypeVar("T")
 
 
 async def write_docs(
@@ -21,32 +22,59 @@ async def write_docs(
     """Upsert (key, institution, doc) rows whose doc differs from the stored one.
 
     Returns the keys written. Unchanged documents keep their version, so a no-op write
-    produces no outbox traffic.
+    produces no outbox traffic. Set-based: a handful of statements for any number of rows.
     """
     if not docs:
         return []
-    keys = [k for k, _, _ in docs]
-    current = {
-        k: d
-        for k, d in await conn.execute(
-            select(projections.c.key, projections.c.doc).where(projections.c.key.in_(keys))
+    latest = {k: (inst, doc) for k, inst, doc in docs}  # the last document per key wins
+    current: dict[str, Any] = {}
+    keys = list(latest)
+    for part in _chunks(keys, 5000):
+        current.update(
+            {
+                k: d
+                for k, d in await conn.execute(
+                    select(projections.c.key, projections.c.doc).where(projections.c.key.in_(part))
+                )
+            }
         )
-    }
-    changed = [(k, inst, doc) for k, inst, doc in docs if current.get(k) != doc]
-    written: list[str] = []
-    for key, inst, doc in changed:
-        version = (await conn.execute(projection_version_seq.next_value().select())).scalar_one()
-        stmt = insert(projections).values(key=key, institution_code=inst, version=version, doc=doc)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[projections.c.key],
-            set_={"version": version, "doc": doc, "updated_at": text("now()")},
+    changed = [(k, inst, doc) for k, (inst, doc) in latest.items() if current.get(k) != doc]
+    if not changed:
+        return []
+    versions = [
+        v
+        for (v,) in await conn.execute(
+            text("SELECT nextval('projection_version_seq') FROM generate_series(1, :n)"),
+            {"n": len(changed)},
         )
-        await conn.execute(stmt)
-        await conn.execute(insert(outbox).values(key=key, version=version))
-        written.append(key)
-    if written:
-        await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return written
+    ]
+    rows = [
+        {"key": k, "institution_code": inst, "version": v, "doc": doc}
+        for (k, inst, doc), v in zip(changed, versions, strict=True)
+    ]
+    for chunk in _chunks(rows, 2000):
+        stmt = insert(projections).values(chunk)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[projections.c.key],
+                set_={
+                    "version": stmt.excluded.version,
+                    "doc": stmt.excluded.doc,
+                    "institution_code": stmt.excluded.institution_code,
+                    "updated_at": text("now()"),
+                },
+            )
+        )
+        await conn.execute(
+            insert(outbox).values([{"key": r["key"], "version": r["version"]} for r in chunk])
+        )
+    await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return [k for k, _, _ in changed]
+
+
+def _chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 async def read_docs(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, tuple[int, Any]]:
