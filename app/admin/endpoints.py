@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.dialects.postgresql import insert
 
-from app.admin import sanctions, service
+from app.admin import bulk, sanctions, service
 from app.admin import schemas as s
 from app.admin.writes import run_write
 from app.api.deps import require, runtime
@@ -356,3 +356,17 @@ async def list_attempts(
     """Claims checked under a suspended, terminated, locked or cancelled code (医保发〔2024〕23号:
     billing under such a code is itself a violation), newest first."""
     return await _read(request, sanctions.list_attempts, institution_code, since, limit)
+
+
+@router.post("/bulk", responses=ERRORS)
+async def bulk_import(body: bulk.BulkIn, request: Request, p: Agency) -> Response:
+    """Many records in one transaction and one recompute (an initial load); all or nothing."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: bulk.bulk_import(c, rc, ctx, body, secret),
+        scope="bulk",
+        body=None,
+    )
+    return _json(st, out)

@@ -1,0 +1,334 @@
+"""Bulk import: many institutions, departments, practitioners, registrations, agreements and
+status actions in one transaction and one recompute — the same ledger, projections and outbox
+as the single writes, set-based, for an agency's initial load (and the load tests' seeding)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app import codes
+from app.admin import schemas as s
+from app.admin.service import audit
+from app.db.tables import (
+    agreements,
+    departments,
+    events,
+    institutions,
+    practitioners,
+    registrations,
+)
+from app.errors import InvalidField
+from app.fields import InstitutionCode, LocalCode, NationalPractitionerCode
+from app.policy import UnknownRegion, profile_for_region
+from app.projection.ledger import WriteContext
+from app.projection.recompute import Recompute
+
+MAX_ROWS = 20_000
+
+
+class BulkInstitution(s.InstitutionIn):
+    code: InstitutionCode
+
+
+class BulkDepartment(s.DepartmentIn):
+    institution_code: InstitutionCode
+    code: LocalCode
+
+
+class BulkPractitioner(s.PractitionerIn):
+    code: NationalPractitionerCode
+
+
+class BulkPractitionerAction(s.PractitionerActionIn):
+    practitioner_code: NationalPractitionerCode
+
+
+class BulkDepartmentAction(s.DepartmentActionIn):
+    institution_code: InstitutionCode
+    department_code: LocalCode
+
+
+class BulkIn(s.Strict):
+    institutions: list[BulkInstitution] = Field(default_factory=list)
+    departments: list[BulkDepartment] = Field(default_factory=list)
+    practitioners: list[BulkPractitioner] = Field(default_factory=list)
+    registrations: list[s.RegistrationIn] = Field(default_factory=list)
+    agreements: list[s.AgreementIn] = Field(default_factory=list)
+    practitioner_actions: list[BulkPractitionerAction] = Field(default_factory=list)
+    department_actions: list[BulkDepartmentAction] = Field(default_factory=list)
+
+
+def _ev(ctx: WriteContext, kind: str, payload: dict[str, Any], **cols: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "payload": payload,
+        "api_key_id": ctx.api_key_id,
+        "request_id": ctx.request_id,
+        "practitioner_token": cols.get("practitioner"),
+        "institution_code": cols.get("institution"),
+        "department_code": cols.get("department"),
+        "occurred_on": cols.get("occurred_on"),
+    }
+
+
+async def _known(conn: AsyncConnection, col: Any, values: set[str]) -> set[str]:
+    if not values:
+        return set()
+    return {v for (v,) in await conn.execute(select(col).where(col.in_(sorted(values))))}
+
+
+async def bulk_import(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: BulkIn, secret: str
+) -> dict[str, Any]:
+    total = sum(len(getattr(body, f)) for f in BulkIn.model_fields)
+    if total > MAX_ROWS:
+        raise InvalidField(f"at most {MAX_ROWS} records per import; split it", field="body")
+    evs: list[dict[str, Any]] = []
+
+    for i, inst in enumerate(body.institutions):
+        try:
+            profile = profile_for_region(inst.region_code)
+        except UnknownRegion as exc:
+            raise InvalidField(
+                str(exc), field=f"body.institutions.{i}.region_code", code="UNKNOWN_REGION"
+            ) from None
+        values = {"name": inst.name, "region_code": inst.region_code, "profile_id": profile.id}
+        stmt = insert(institutions).values(code=inst.code, **values)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=[institutions.c.code], set_=values)
+        )
+        evs.append(
+            _ev(ctx, "institution_upserted", {"code": inst.code, **values}, institution=inst.code)
+        )
+        rc.institutions.add(inst.code)
+
+    inst_codes = {d.institution_code for d in body.departments}
+    missing = inst_codes - await _known(conn, institutions.c.code, inst_codes)
+    for i, d in enumerate(body.departments):
+        if d.institution_code in missing:
+            raise InvalidField(
+                f"institution {d.institution_code} is not registered",
+                field=f"body.departments.{i}.institution_code",
+            )
+    if body.departments:
+        stmt = insert(departments).values(
+            [
+                {"institution_code": d.institution_code, "code": d.code, "name": d.name}
+                for d in body.departments
+            ]
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[departments.c.institution_code, departments.c.code],
+                set_={"name": stmt.excluded.name},
+            )
+        )
+        evs += [
+            _ev(
+                ctx,
+                "department_upserted",
+                {"name": d.name},
+                institution=d.institution_code,
+                department=d.code,
+            )
+            for d in body.departments
+        ]
+        rc.institutions |= inst_codes
+
+    if body.practitioners:
+        rows: list[dict[str, Any]] = []
+        for p in body.practitioners:
+            id_number = p.id_number or (p.code if codes.is_resident_id(p.code) else None)
+            rows.append(
+                {
+                    "token": codes.practitioner_token(p.code, secret),
+                    "display_code": codes.display_code(p.code),
+                    "category": p.category,
+                    "name": p.name,
+                    "id_digest": codes.pii_digest(secret, id_number) if id_number else None,
+                    "id_masked": codes.mask_resident_id(id_number) if id_number else None,
+                }
+            )
+        for i in range(0, len(rows), 4000):
+            stmt = insert(practitioners).values(rows[i : i + 4000])
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[practitioners.c.token],
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in ("display_code", "category", "name", "id_digest", "id_masked")
+                    },
+                )
+            )
+        evs += [
+            _ev(
+                ctx,
+                "practitioner_upserted",
+                {
+                    "display_code": r["display_code"],
+                    "category": r["category"],
+                    "name": r["name"],
+                    "id_masked": r["id_masked"],
+                },
+                practitioner=r["token"],
+            )
+            for r in rows
+        ]
+        rc.practitioners |= {str(r["token"]) for r in rows}
+
+    tok = {
+        c: codes.practitioner_token(c, secret)
+        for c in {r.practitioner_code for r in body.registrations}
+        | {a.practitioner_code for a in body.agreements}
+        | {a.practitioner_code for a in body.practitioner_actions}
+    }
+    known_p = await _known(conn, practitioners.c.token, set(tok.values()))
+    refs_i = (
+        {r.institution_code for r in body.registrations}
+        | {a.institution_code for a in body.agreements}
+        | {a.institution_code for a in body.department_actions}
+        | {a.institution_code for a in body.practitioner_actions if a.institution_code}
+    )
+    known_i = await _known(conn, institutions.c.code, refs_i)
+    dept_pairs = {(r.institution_code, r.department_code) for r in body.registrations} | {
+        (a.institution_code, a.department_code) for a in body.department_actions
+    }
+    known_d = set()
+    if dept_pairs:
+        known_d = {
+            (i, d)
+            for i, d in await conn.execute(
+                select(departments.c.institution_code, departments.c.code).where(
+                    departments.c.institution_code.in_(sorted({i for i, _ in dept_pairs}))
+                )
+            )
+        }
+
+    def _check(
+        section: str, i: int, p: str | None, inst: str | None, dept: str | None = None
+    ) -> None:
+        if p is not None and tok[p] not in known_p:
+            raise InvalidField(
+                f"practitioner {codes.display_code(p)} is not registered",
+                field=f"body.{section}.{i}.practitioner_code",
+            )
+        if inst is not None and inst not in known_i:
+            raise InvalidField(
+                f"institution {inst} is not registered",
+                field=f"body.{section}.{i}.institution_code",
+            )
+        if inst is not None and dept is not None and (inst, dept) not in known_d:
+            raise InvalidField(
+                f"department {dept} is not registered at institution {inst}",
+                field=f"body.{section}.{i}.department_code",
+            )
+
+    reg_rows: list[dict[str, Any]] = []
+    for i, r in enumerate(body.registrations):
+        _check("registrations", i, r.practitioner_code, r.institution_code, r.department_code)
+        reg_rows.append(
+            {
+                "practitioner_token": tok[r.practitioner_code],
+                "institution_code": r.institution_code,
+                "department_code": r.department_code,
+                "start": r.start,
+                "end": r.end,
+            }
+        )
+    agr_rows: list[dict[str, Any]] = []
+    for i, a in enumerate(body.agreements):
+        _check("agreements", i, a.practitioner_code, a.institution_code)
+        agr_rows.append(
+            {
+                "practitioner_token": tok[a.practitioner_code],
+                "institution_code": a.institution_code,
+                "start": a.start,
+                "end": a.end,
+            }
+        )
+    for table, rows_, kind in (
+        (registrations, reg_rows, "registration_added"),
+        (agreements, agr_rows, "agreement_added"),
+    ):
+        for i in range(0, len(rows_), 4000):
+            ids = (
+                (
+                    await conn.execute(
+                        table.insert().values(rows_[i : i + 4000]).returning(table.c.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for row, new_id in zip(rows_[i : i + 4000], ids, strict=True):
+                payload = {
+                    k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                    for k, v in row.items()
+                    if k != "practitioner_token"
+                }
+                evs.append(
+                    _ev(
+                        ctx,
+                        kind,
+                        {"id": new_id, **payload},
+                        practitioner=row["practitioner_token"],
+                        institution=row["institution_code"],
+                        department=row.get("department_code"),
+                        occurred_on=row["start"],
+                    )
+                )
+        rc.practitioners |= {str(r["practitioner_token"]) for r in rows_}
+        rc.institutions |= {str(r["institution_code"]) for r in rows_}
+
+    for i, pa in enumerate(body.practitioner_actions):
+        _check("practitioner_actions", i, pa.practitioner_code, pa.institution_code)
+        action_payload = {
+            "action": pa.action,
+            "institution": pa.institution_code,
+            "start": s.iso(pa.start),
+            "end": s.iso(pa.end),
+            "reason": pa.reason,
+        }
+        evs.append(
+            _ev(
+                ctx,
+                "practitioner_action",
+                action_payload,
+                practitioner=tok[pa.practitioner_code],
+                institution=pa.institution_code,
+                occurred_on=pa.start,
+            )
+        )
+        rc.practitioners.add(tok[pa.practitioner_code])
+    for i, da in enumerate(body.department_actions):
+        _check("department_actions", i, None, da.institution_code, da.department_code)
+        payload = {
+            "department": da.department_code,
+            "action": da.action,
+            "start": s.iso(da.start),
+            "end": s.iso(da.end),
+            "reason": da.reason,
+        }
+        evs.append(
+            _ev(
+                ctx,
+                "department_action",
+                payload,
+                institution=da.institution_code,
+                department=da.department_code,
+                occurred_on=da.start,
+            )
+        )
+        rc.institutions.add(da.institution_code)
+
+    for i in range(0, len(evs), 3000):
+        await conn.execute(events.insert(), evs[i : i + 3000])
+    counts = {f: len(getattr(body, f)) for f in BulkIn.model_fields}
+    await audit(conn, ctx, "bulk.import", "bulk", counts)
+    await rc.run()
+    return {"imported": counts, "projections_written": len(rc.written)}
