@@ -31,10 +31,14 @@ def event_date(event: Event) -> dt.date:
 
 
 def visible(events: Iterable[Event], as_of: dt.date | None) -> list[Event]:
-    """The events known on ``as_of`` (all of them when ``as_of`` is None)."""
+    """The distinct events known on ``as_of`` (all of them when ``as_of`` is None).
+
+    An event recorded twice (a replayed write) is one event: identical records are one fact.
+    """
+    unique = dict.fromkeys(events)
     if as_of is None:
-        return list(events)
-    return [e for e in events if event_date(e) <= as_of]
+        return list(unique)
+    return [e for e in unique if event_date(e) <= as_of]
 
 
 def effective_violations(

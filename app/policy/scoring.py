@@ -7,14 +7,17 @@ day before its violations). Readings that hold for every profile:
   threshold crossed applies ("crossing several thresholds at once applies the highest").
 - Each threshold fires at most once per scoring period; a lower threshold crossed after a
   higher one (impossible by points, possible by profile order) never fires.
-- Escalation: a higher suspension tier reached in the same scoring period as an earlier
-  suspension escalates it. If that suspension is still running, it ends on the new date and
-  the new segment lasts the new tier's length or to the old end, whichever is later (an exam
-  failure already counted stays counted); if it was already restored, the new tier simply
-  starts on the new date. Either way it is not a further suspension for repeat rules unless
-  the profile says ``escalation_counts_as_repeat``: "suspended twice" means suspended in two
-  scoring periods. (Counting by period, not by "was it still running", keeps the rules
-  monotone: one more violation can never turn a second suspension into a mere extension.)
+- Escalation: within one scoring period the suspension for points is the tier of the
+  period's total. Reaching a higher tier while the period's suspension runs extends it to the
+  higher tier's length counted from its first day (the segment from the new date carries the
+  new rule); reaching it after the practitioner was restored adds the months the higher tier
+  adds (6 → 9 points in 济宁: 3 months, then 3 more). So a year's points never cost more, or
+  less, than their tier, whatever the order they came in. An escalation is not a further
+  suspension for repeat rules unless the profile says ``escalation_counts_as_repeat``:
+  "suspended twice" means suspended for the points of two scoring periods. Both choices keep
+  the rules monotone: one more violation never shortens anything.
+- A tier reached in a new period while an older period's suspension still runs is a new
+  suspension from its own date, lasting at least to the old end.
 - A termination cuts a running suspension; nothing escalates a running termination. After a
   termination the suspension count starts again from zero.
 - A termination ends when the practitioner signs a new agreement (any institution) on or
@@ -83,7 +86,8 @@ class _Replay:
         self.totals: dict[Period, int] = {}
         self.fired: dict[Period, int] = {}
         self.suspensions = 0
-        self.suspended_periods: set[Period] = set()
+        # per period: first day of its point suspension and the months its tier imposes
+        self.period_suspension: dict[Period, tuple[dt.date, int]] = {}
         self.terminations = 0
 
     # -- state -------------------------------------------------------------------------
@@ -226,30 +230,36 @@ class _Replay:
         running = self._running(start)
         if running is not None and running.status == "terminated":
             return
-        length_end = (
-            period[1] if threshold.until_period_end else add_months(start, threshold.months)
-        )
+        earlier = self.period_suspension.get(period)
+        if threshold.until_period_end:
+            target = period[1]
+        elif earlier is None:
+            target = add_months(start, threshold.months)
+        elif running is not None:
+            # the period's suspension still runs: it now lasts the higher tier from its start
+            target = add_months(earlier[0], threshold.months)
+        else:
+            # already restored: top up by the months the higher tier adds
+            target = add_months(start, threshold.months - earlier[1])
+        self.period_suspension[period] = (earlier[0] if earlier else start, threshold.months)
         failed_once = False
         if running is not None:
             old_end = running.end if running.end is not None else running.deadline
             assert old_end is not None
-            nominal = max(length_end, old_end)
+            target = max(target, old_end)
             running.end = start
             failed_once = running.failed_once
-        else:
-            nominal = length_end
-        if period not in self.suspended_periods or self.p.escalation_counts_as_repeat:
+        if earlier is None or self.p.escalation_counts_as_repeat:
             self.suspensions += 1
-        self.suspended_periods.add(period)
         repeat = self.p.repeat_suspension
         if repeat is not None and self.suspensions >= repeat.count:
             self._terminate(start, f"{threshold.rule}；{repeat.rule}", repeat.ban_years)
             return
         if self.p.restore == "automatic" or threshold.until_period_end:
-            self.blocks.append(_Block(start, "suspended", threshold.rule, end=nominal))
+            self.blocks.append(_Block(start, "suspended", threshold.rule, end=target))
             return
         self.blocks.append(
-            _Block(start, "suspended", threshold.rule, deadline=nominal, failed_once=failed_once)
+            _Block(start, "suspended", threshold.rule, deadline=target, failed_once=failed_once)
         )
         if self.p.restore == "exam":
             assert self.p.exam is not None
@@ -257,7 +267,7 @@ class _Replay:
                 start,
                 "exam_required",
                 self.p.exam.rule,
-                until=nominal,
+                until=target,
                 detail="暂停期满须考试合格方可恢复",
             )
         else:
@@ -265,7 +275,7 @@ class _Replay:
                 start,
                 "reinstatement_required",
                 self.p.restore_rule,
-                until=nominal,
+                until=target,
                 detail="中止期满后由所在定点医疗机构提交恢复申请及整改报告",
             )
 
@@ -277,7 +287,7 @@ class _Replay:
             running.end = start
         self.terminations += 1
         self.suspensions = 0
-        self.suspended_periods.clear()
+        self.period_suspension.clear()
         repeat = self.p.repeat_termination
         if repeat is not None and self.terminations >= repeat.count:
             ban_years = max(ban_years, repeat.ban_years)

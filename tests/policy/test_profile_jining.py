@@ -53,20 +53,20 @@ CASES = [
         notices=(("reapplication_banned", "2025-05-10", "2026-05-10"),),
     ),
     Case(
-        "§五(一) 9分 reached while 中止 runs: escalates from the new violation's date",
+        "§五(一) 9分 reached while 中止 runs: it now lasts 6 months from its first day",
         (vio("v1", "2025-03-02", 6), vio("v2", "2025-04-01", 3)),
         blocking=(
             ("2025-03-02", "2025-04-01", "suspended"),
-            ("2025-04-01", "2025-10-01", "suspended"),
+            ("2025-04-01", "2025-09-02", "suspended"),
         ),
         rules=("6-8分", "9-11分"),
     ),
     Case(
-        "§五(二) 期满后自动恢复，同一记分周期内的积分仍然累计",
+        "§五(二) 期满后自动恢复，同一记分周期内的积分仍然累计: 9分 after restoring tops up 3 months",
         (vio("v1", "2025-01-10", 6), vio("v2", "2025-06-01", 3)),
         blocking=(
             ("2025-01-10", "2025-04-10", "suspended"),
-            ("2025-06-01", "2025-12-01", "suspended"),
+            ("2025-06-01", "2025-09-01", "suspended"),
         ),
     ),
     Case(

@@ -81,11 +81,11 @@ CASES = [
         rules=("满6分", "满9分"),
     ),
     Case(
-        "§二(二)1 reading: escalation while suspended extends the suspension",
-        (vio("v1", "2025-01-10", 6), vio("v2", "2025-03-01", 3), exam("2025-08-01", passed=True)),
+        "§二(二)1 reading: 9 points while suspended: 6 months from the first day, then the exam",
+        (vio("v1", "2025-01-10", 6), vio("v2", "2025-03-01", 3), exam("2025-06-01", passed=True)),
         blocking=(
             ("2025-01-10", "2025-03-01", "suspended"),
-            ("2025-03-01", "2025-09-01", "suspended"),
+            ("2025-03-01", "2025-07-10", "suspended"),
         ),
     ),
     Case(
@@ -165,7 +165,7 @@ def test_department_rule_needs_two_of_the_same_department() -> None:
 
 
 def test_department_rule_counts_within_one_year() -> None:
-    events = [
+    events: list[Event] = [
         reg("P1", "H1", "D1"),
         reg("P2", "H1", "D1"),
         vio("a", "2024-11-01", 3, practitioner="P1"),
