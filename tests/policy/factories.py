@@ -14,6 +14,7 @@ from app.policy import (
     WorkingCalendar,
     load_profiles,
 )
+from app.policy.events import PractitionerActionKind
 from app.policy.profile import Profile
 
 CAL = WorkingCalendar()
@@ -54,7 +55,7 @@ def exam(day: str, passed: bool, practitioner: str = "P1") -> Exam:
 
 
 def manual(
-    action: str,
+    action: PractitionerActionKind,
     start: str,
     end: str | None = None,
     institution: str | None = None,
@@ -64,7 +65,7 @@ def manual(
     return ManualAction(
         practitioner,
         institution,
-        action,  # type: ignore[arg-type]
+        action,
         d(start),
         d(end) if end else None,
         reason,

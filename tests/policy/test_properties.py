@@ -32,6 +32,12 @@ from app.policy import (
     evaluate_practitioner,
     load_profiles,
 )
+from app.policy.events import (
+    AppealOutcome,
+    DepartmentActionKind,
+    InstitutionActionKind,
+    PractitionerActionKind,
+)
 from app.policy.profile import Profile
 
 from .factories import CAL
@@ -41,6 +47,10 @@ DAYS = st.dates(min_value=dt.date(2021, 1, 1), max_value=dt.date(2025, 12, 31))
 PRACTITIONERS = ("P1", "P2", "P3")
 INSTITUTIONS = ("H1", "H2")
 CATEGORIES = {"P1": "doctor", "P2": "doctor", "P3": "nurse"}
+OUTCOMES: tuple[AppealOutcome, ...] = ("upheld", "rejected")
+BY_HAND: tuple[PractitionerActionKind, ...] = ("suspend", "restore", "lock_code")
+INSTITUTION_ACTIONS: tuple[InstitutionActionKind, ...] = ("suspend", "restore")
+DEPARTMENT_ACTIONS: tuple[DepartmentActionKind, ...] = ("suspend", "restore")
 
 
 def _points(profile: Profile) -> st.SearchStrategy[int]:
@@ -76,7 +86,7 @@ def ledgers(draw: st.DrawFn, profile: Profile) -> list[Event]:
             Appeal(v, outcome, day)
             for v, outcome, day in draw(
                 st.lists(
-                    st.tuples(st.sampled_from(ids), st.sampled_from(["upheld", "rejected"]), DAYS),
+                    st.tuples(st.sampled_from(ids), st.sampled_from(OUTCOMES), DAYS),
                     max_size=4,
                 )
             )
@@ -117,7 +127,7 @@ def ledgers(draw: st.DrawFn, profile: Profile) -> list[Event]:
                 st.tuples(
                     st.sampled_from(PRACTITIONERS),
                     st.none() | st.sampled_from(INSTITUTIONS),
-                    st.sampled_from(["suspend", "restore", "lock_code"]),
+                    st.sampled_from(BY_HAND),
                     DAYS,
                 ),
                 max_size=3,
@@ -129,7 +139,7 @@ def ledgers(draw: st.DrawFn, profile: Profile) -> list[Event]:
         for h, action, day in draw(
             st.lists(
                 st.tuples(
-                    st.sampled_from(INSTITUTIONS), st.sampled_from(["suspend", "restore"]), DAYS
+                    st.sampled_from(INSTITUTIONS), st.sampled_from(INSTITUTION_ACTIONS), DAYS
                 ),
                 max_size=2,
             )
@@ -139,9 +149,7 @@ def ledgers(draw: st.DrawFn, profile: Profile) -> list[Event]:
         DepartmentAction(h, "D1", action, day, None, "科室")
         for h, action, day in draw(
             st.lists(
-                st.tuples(
-                    st.sampled_from(INSTITUTIONS), st.sampled_from(["suspend", "restore"]), DAYS
-                ),
+                st.tuples(st.sampled_from(INSTITUTIONS), st.sampled_from(DEPARTMENT_ACTIONS), DAYS),
                 max_size=2,
             )
         )
