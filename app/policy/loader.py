@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast, get_args
 
 from app.policy.profile import (
@@ -73,20 +74,22 @@ class _Table:
             raise ProfileError(f"{self._where}.{key}: expected {kind}, got {value!r}")
         return value
 
-    def text(self, key: str, default: Any = None) -> Any:
-        return self._take(key, str, _REQUIRED if default is None else default)
+    # ``default`` None means the key is required
+
+    def text(self, key: str, default: str | None = None) -> str:
+        return cast(str, self._take(key, str, _REQUIRED if default is None else default))
 
     def opt_text(self, key: str) -> str | None:
         return cast("str | None", self._take(key, str, None))
 
-    def number(self, key: str, default: Any = None) -> Any:
-        return self._take(key, int, _REQUIRED if default is None else default)
+    def number(self, key: str, default: int | None = None) -> int:
+        return cast(int, self._take(key, int, _REQUIRED if default is None else default))
 
     def opt_number(self, key: str) -> int | None:
         return cast("int | None", self._take(key, int, None))
 
-    def flag(self, key: str, default: Any = None) -> Any:
-        return self._take(key, bool, _REQUIRED if default is None else default)
+    def flag(self, key: str, default: bool | None = None) -> bool:
+        return cast(bool, self._take(key, bool, _REQUIRED if default is None else default))
 
     def items(self, key: str) -> list[Any]:
         return cast(list[Any], self._take(key, list, []))
@@ -290,7 +293,7 @@ def _read(data: Mapping[str, Any], where: str) -> Profile:
         billing_while_sanctioned_is_violation=top.flag(
             "billing_while_sanctioned_is_violation", False
         ),
-        labels=labels,
+        labels=MappingProxyType(labels),  # shared by every caller: read-only
     )
     top.done()
     return profile

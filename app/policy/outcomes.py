@@ -39,9 +39,11 @@ class Interval:
 class Notice:
     """A dated fact for people to act on (约谈 due, 重点监控名单, re-application banned ...).
 
-    Kinds produced: warning, interview, training_required, exam_required,
-    reinstatement_required, sanction_notified, reapplication_banned, key_monitoring,
-    institution_threshold, agreements_follow_institution, code_lock_due.
+    Kinds produced: warning, interview (约谈), training_required, exam_required,
+    reinstatement_required, sanction_notified, reapplication_banned, code_lock_due,
+    key_monitoring (重点监控名单), institution_threshold, agreements_follow_institution,
+    department_suspended. ``subject`` is the practitioner's code, the institution's code, or
+    "<institution>/<department>" for a department.
     """
 
     date: dt.date
