@@ -469,3 +469,55 @@ async def test_an_admin_write_is_seen_by_the_next_check_despite_the_l1(h: Harnes
     await f.institution_action(h, "restore", "2026-11-15")
     await h.synced()
     assert (await f.check(h))["decision"] == "allow"
+
+
+async def test_a_write_that_lands_while_verify_runs_is_not_undone_by_the_repair(
+    quiet: Harness,
+) -> None:
+    """verify reads the projections from one snapshot; a suspension committed and mirrored
+    after that snapshot, while verify is still scanning, must survive the repair."""
+    h = quiet
+    redis, engine = h.runtime.redis, h.runtime.engine
+    w = worker(h)
+    # Filler rows first, so the doctor's documents come last in the scan.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO projections (key, institution_code, version, doc) "
+                "SELECT 'cg:{H370899' || lpad(g::text, 5, '0') || '}' || :suffix, NULL, "
+                "nextval('projection_version_seq'), '{}'::jsonb FROM generate_series(1, 1500) g"
+            ),
+            {"suffix": ":i"},
+        )
+    await f.world(h)
+    await w.ensure_built()
+    await w.drain()
+
+    scanning = asyncio.create_task(verify(engine, redis, repair=True, chunk=1))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while True:  # until verify's scan of the projections has begun
+        async with engine.connect() as conn:
+            started = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND query ILIKE 'SELECT projections.key%' AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar_one()
+        if started:
+            break
+        assert loop.time() < deadline
+        assert not scanning.done()
+        await asyncio.sleep(0.001)
+    await f.practitioner_action(h, f.DOC, "suspend", "2026-11-01", "2027-02-01")
+    await w.drain()
+    new = await projection(h, view())
+    assert await in_redis(h, view()) == new
+    assert not scanning.done(), "verify finished too early for the test to mean anything"
+    await scanning
+
+    assert await in_redis(h, view()) == new
+    answer = await f.check(h)
+    assert answer["decision"] == "deny", answer

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cache.layout import BUILT_KEY, CAS_SCRIPT, INVALIDATION_CHANNEL, decode, encode
 from app.db.tables import projections
+from app.projection.store import read_docs
 
 log = logging.getLogger("claimgate.sync")
 
@@ -103,13 +104,6 @@ async def verify(
     checked = missing = stale = differing = repaired = 0
     repair_script = redis.register_script(REPAIR_SCRIPT)
     async with engine.connect() as conn:
-        # No honest value can carry a version the sequence has not handed out yet.
-        ceiling = (
-            b"%016x"
-            % (
-                await conn.execute(text("SELECT last_value FROM projection_version_seq"))
-            ).scalar_one()
-        )
         result = await conn.stream(
             select(projections.c.key, projections.c.version, projections.c.doc).execution_options(
                 yield_per=chunk
@@ -118,8 +112,7 @@ async def verify(
         async for part in result.partitions(chunk):
             rows = list(part)
             raws = await redis.mget([r[0] for r in rows])
-            fix: list[str] = []
-            pipe = redis.pipeline(transaction=False)
+            fix: list[tuple[str, bytes]] = []
             for (key, version, doc), raw in zip(rows, raws, strict=True):
                 checked += 1
                 if raw is None:
@@ -136,12 +129,36 @@ async def verify(
                     else:
                         differing += 1
                 if repair:
-                    await repair_script(
-                        keys=[key], args=[encode(version, doc), ceiling], client=pipe
-                    )
-                    fix.append(key)
+                    fix.append((key, encode(version, doc)))
             if fix:
-                # The script declines to undo a newer honest write: count only what it wrote.
-                repaired += sum(1 for r in await pipe.execute() if r == 1)
-                await redis.publish(INVALIDATION_CHANNEL, "\n".join(fix))
+                repaired += await _repair(engine, redis, repair_script, fix)
     return VerifyReport(checked, missing, stale, differing, repaired)
+
+
+async def _repair(
+    engine: AsyncEngine, redis: Redis, script: Any, fix: list[tuple[str, bytes]]
+) -> int:
+    """Overwrite drifted values; return how many were written.
+
+    The scan's snapshot may be older than what the worker mirrored since, so the ceiling (no
+    honest value carries a version the sequence has not handed out) is read now, and the keys
+    written are then put back to their current projection through the version guard: a write
+    that committed meanwhile wins.
+    """
+    async with engine.connect() as conn:
+        ceiling = (
+            b"%016x"
+            % (
+                await conn.execute(text("SELECT last_value FROM projection_version_seq"))
+            ).scalar_one()
+        )
+    pipe = redis.pipeline(transaction=False)
+    for key, value in fix:
+        await script(keys=[key], args=[value, ceiling], client=pipe)
+    written = [k for (k, _), r in zip(fix, await pipe.execute(), strict=True) if r == 1]
+    if written:
+        async with engine.connect() as conn:
+            current = await read_docs(conn, written)
+        await Mirror(redis).write([(k, v, d) for k, (v, d) in current.items()], publish=False)
+    await redis.publish(INVALIDATION_CHANNEL, "\n".join(k for k, _ in fix))
+    return len(written)
