@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     batch_max_lines: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    max_inflight: int = Field(
+        1024, ge=1, description="requests in flight per process; past it a fast 503 OVERLOADED"
+    )
     l1_size: int = Field(100_000, ge=0, description="in-process cache entries; 0 disables it")
 
     db_pool_size: int = Field(10, ge=1)

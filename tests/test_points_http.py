@@ -204,3 +204,42 @@ async def test_checks_under_a_sanctioned_code_are_recorded_for_the_agency(h: Har
     assert items[0]["claim_id"] == "claim-77"
     assert items[0]["reasons"] == ["PRACTITIONER_SUSPENDED"]
     assert items[0]["practitioner_code"] == f.DOC
+
+
+async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harness) -> None:
+    """舟山 sanctions take effect after 5 working days; 2027's calendar is not known yet."""
+    inst, doc = "H33090200001", "D330902000001"
+    await f.institution(h, inst, region="330900", name="舟山医院")
+    await f.department(h, inst)
+    await f.practitioner(h, doc)
+    await f.registration(h, doc, inst)
+    await f.agreement(h, doc, inst)
+    body = {
+        "practitioner_code": doc,
+        "institution_code": inst,
+        "date": "2026-12-28",
+        "points": 9,
+        "item": "x",
+    }
+    headers = {**h.auth("agency"), "Idempotency-Key": "zs-1"}
+    r = await h.client.post("/v1/admin/violations", json=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["code"] == "CALENDAR_YEAR_UNKNOWN"
+    async with h.runtime.engine.connect() as conn:
+        n = (
+            await conn.execute(text("SELECT count(*) FROM events WHERE kind='violation'"))
+        ).scalar_one()
+    assert n == 0
+    # The agency teaches the calendar 2027's first days; the same write then goes through.
+    for day, working in (("2027-01-01", False), ("2027-01-04", True)):
+        r = await h.client.put(
+            f"/v1/admin/calendar/{day}",
+            json={"working": working, "note": "元旦"},
+            headers=h.auth("agency"),
+        )
+        assert r.status_code == 200, r.text
+    r = await h.client.post("/v1/admin/violations", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    suspended = [c for c in r.json()["changes"] if c["status"] == "suspended"]
+    assert suspended
+    assert suspended[0]["from"] > "2026-12-28"  # after the notice period

@@ -13,7 +13,7 @@ from app import __version__
 from app.admin.endpoints import router as admin_router
 from app.api import problems
 from app.api.health import router as health_router
-from app.api.limits import BodyLimit, BodyTooLarge
+from app.api.limits import BodyTooLarge, EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.errors import PayloadTooLarge
@@ -52,5 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checks_router)
     app.include_router(admin_router)
     app.include_router(health_router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        EdgeGuard, max_body_bytes=settings.max_body_bytes, max_inflight=settings.max_inflight
+    )
     return app

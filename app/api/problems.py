@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.deps import authorize, route_roles
 from app.errors import ProblemError, Unavailable
+from app.policy import CalendarYearUnknown
 
 log = logging.getLogger("claimgate.api")
 
@@ -59,6 +60,19 @@ def install(app: FastAPI) -> None:
     async def _problem(_: Request, exc: ProblemError) -> Response:
         return problem_response(exc.status, exc.body(), exc.headers)
 
+    @app.exception_handler(CalendarYearUnknown)
+    async def _calendar(_: Request, exc: CalendarYearUnknown) -> Response:
+        # The write needs a working day of a year nobody knows yet: refuse it loudly rather
+        # than guess a date a sanction takes effect. Nothing was written.
+        body = {
+            "type": "https://claimgate.dev/problems/calendar_year_unknown",
+            "title": "Working-day calendar unknown",
+            "status": 422,
+            "code": "CALENDAR_YEAR_UNKNOWN",
+            "detail": str(exc) + " (PUT /v1/admin/calendar/{day})",
+        }
+        return problem_response(422, body)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI validates the body before the route's dependencies run: a caller without a
@@ -77,7 +91,7 @@ def install(app: FastAPI) -> None:
             "type": "about:blank",
             "title": str(exc.detail),
             "status": exc.status_code,
-            "code": {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            "code": {400: "MALFORMED_BODY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
                 exc.status_code, "HTTP_ERROR"
             ),
             "detail": str(exc.detail),
