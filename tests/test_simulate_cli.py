@@ -1,0 +1,52 @@
+"""`claimgate simulate FILE.json`: the what-if from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+
+def test_simulate_prints_the_timelines(tmp_path: Path) -> None:
+    spec = {
+        "profile": "jining-2024",
+        "as_of": "2026-12-31",
+        "events": [
+            {
+                "type": "registration",
+                "practitioner": "P1",
+                "institution": "H1",
+                "department": "D1",
+                "start": "2024-01-01",
+            },
+            {
+                "type": "violation",
+                "id": "v1",
+                "practitioner": "P1",
+                "institution": "H1",
+                "date": "2025-03-02",
+                "points": 9,
+            },
+        ],
+    }
+    path = tmp_path / "events.json"
+    path.write_bytes(orjson.dumps(spec))
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "simulate", str(path)], capture_output=True, check=True
+    )
+    result = orjson.loads(out.stdout)
+    [iv] = result["practitioners"]["P1"]["by_institution"]["H1"]
+    assert (iv["from"], iv["to"], iv["status"]) == ("2025-03-02", "2025-09-02", "suspended")
+    assert "9-11分" in iv["rule"]
+
+
+def test_simulate_names_a_bad_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(orjson.dumps({"profile": "nowhere", "events": []}))
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "simulate", str(path)], capture_output=True
+    )
+    assert out.returncode == 2
+    assert b"profile: must be one of" in out.stderr
