@@ -106,7 +106,8 @@ def install(app: FastAPI) -> None:
         )
         return problem_response(err.status, err.body(), err.headers)
 
-    for exc_type in (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError):
+    # OSError covers a refused TCP port and a missing unix socket alike.
+    for exc_type in (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError):
         app.add_exception_handler(exc_type, _db_down)
 
     @app.exception_handler(DBAPIError)
