@@ -1,0 +1,545 @@
+"""``python -m loadtests``: seed, start the servers, run the scenarios interleaved round by
+round after a discarded warm-up, print one table and the ratios of issue 5, write JSON under
+``loadtests/results/``.
+
+Scenarios (each at 1 and 2 uvicorn workers, same uvicorn settings as ``claimgate serve``):
+
+- ``bare``      a FastAPI endpoint validating the same ``CheckIn`` body, fixed answer
+- ``naive``     one SQLAlchemy ORM query per request against PostgreSQL, then the same decision
+- ``cache``     claimgate with ``CLAIMGATE_L1_SIZE=0`` (a Redis round trip per check)
+- ``full``      claimgate as shipped
+- ``batch100`` / ``batch1000``  ``POST /v1/checks/batch`` on ``full``
+
+Then: ``full`` at each scale of ``--compare`` (1 worker, interleaved), staleness, cache rebuild,
+Redis memory per view and the policy recompute of one practitioner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import redis
+
+from loadtests import extras, loadgen, servers
+from loadtests.dataset import Dataset
+from loadtests.seed import Target, prepare, seed
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KINDS = ("bare", "naive", "cache", "full")
+SCENARIOS = ("bare", "naive", "cache", "full", "batch100", "batch1000")
+LINES = {"batch100": 100, "batch1000": 1000}
+CONNECTIONS = {"single": 64, "batch100": 8, "batch1000": 4}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m loadtests", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--scale", type=int, default=100_000, help="practitioners (10000|100000|1000000)"
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    p.add_argument("--warmup", type=float, default=None, help="seconds of discarded warm-up")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--workers", default="1,2", help="uvicorn worker counts, comma separated")
+    p.add_argument(
+        "--compare",
+        default=None,
+        help="scales for the full@scale ratio (default: 10000, --scale and 1000000 if seeded)",
+    )
+    p.add_argument("--rebuild-scale", type=int, default=None, help="default: largest seeded")
+    p.add_argument("--staleness-writes", type=int, default=200)
+    p.add_argument("--quick", action="store_true", help="tiny and fast: a smoke run")
+    p.add_argument("--no-extras", action="store_true", help="skip staleness, rebuild, memory")
+    p.add_argument("--python-load", action="store_true", help="use the Python load generator")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379")
+    p.add_argument("--database", default=None, help="database of --scale (claimgate_bench_N)")
+    p.add_argument("--redis-db", type=int, default=None, help="Redis DB of --scale (4/5/6, else 3)")
+    p.add_argument(
+        "--no-install-wrk", action="store_true", help="fall back to Python if wrk is missing"
+    )
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default under results/)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.duration = min(a.duration, 1.0)
+        a.rounds = 1
+        if a.scale == 100_000:
+            a.scale = 200
+        a.staleness_writes = min(a.staleness_writes, 10)
+        a.warmup = 1.0
+    if a.warmup is None:
+        a.warmup = max(1.0, a.duration / 2)
+    return a
+
+
+# -- bodies -------------------------------------------------------------------------------------
+def write_bodies(data: Dataset, directory: Path, quick: bool) -> dict[str, Path]:
+    n = 2000 if quick else 20_000
+    lines = data.check_lines(n)
+    out = {"single": directory / "single.jsonl"}
+    out["single"].write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    for name, size in LINES.items():
+        count = max(4, min(400, n // size * 4))
+        batch_lines = data.check_lines(size * count, seed=11 + size)
+        path = directory / f"{name}.jsonl"
+        path.write_bytes(
+            b"\n".join(
+                orjson.dumps({"checks": batch_lines[i * size : (i + 1) * size]})
+                for i in range(count)
+            )
+            + b"\n"
+        )
+        out[name] = path
+    return out
+
+
+# -- servers ------------------------------------------------------------------------------------
+def start_server(kind: str, workers: int, t: Target, logdir: Path) -> servers.Server:
+    port = servers.free_port()
+    env = t.env()
+    if kind in ("bare", "naive"):
+        argv = [
+            servers.PY,
+            "-m",
+            "loadtests.serve",
+            f"loadtests.{kind}:create_app",
+            str(port),
+            str(workers),
+        ]
+    else:
+        argv = [
+            servers.PY,
+            "-m",
+            "app.cli",
+            "serve",
+            "--host",
+            servers.HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        if kind == "cache":
+            env["CLAIMGATE_L1_SIZE"] = "0"
+    return servers.start(f"{kind}{workers}", argv, env, port, logdir)
+
+
+def redis_pid(t: Target) -> int | None:
+    try:
+        return int(redis.Redis.from_url(t.redis_url).info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
+        return None
+
+
+def measure(
+    wrk: str | None,
+    srv: servers.Server,
+    scenario: str,
+    bodies: dict[str, Path],
+    auth: str,
+    duration: float,
+    store_pid: int | None,
+) -> dict[str, Any]:
+    batch = scenario in LINES
+    path = "/v1/checks/batch" if batch else "/v1/checks"
+    body_key = scenario if batch else "single"
+    c0 = servers.cpu_by_pid(srv.tree())
+    s0 = servers.cpu_by_pid(servers.store_procs(store_pid))
+    t0 = time.monotonic()
+    r = loadgen.run(wrk, srv.url + path, bodies[body_key], auth, duration, CONNECTIONS[body_key])
+    wall = time.monotonic() - t0
+    c1 = servers.cpu_by_pid(srv.tree())
+    s1 = servers.cpu_by_pid(servers.store_procs(store_pid))
+    secs = r["duration_us"] / 1e6
+    rps = r["requests"] / secs if secs else 0.0
+    return {
+        "req_s": rps,
+        "checks_s": rps * LINES.get(scenario, 1),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "p999_ms": r["p999_us"] / 1000,
+        "server_cpu_pct": 100 * servers.cpu_delta(c0, c1) / wall,
+        "store_cpu_pct": 100 * servers.cpu_delta(s0, s1) / wall,
+        "errors": r["errors"] + r["non2xx"],
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"rounds": len(runs)}
+
+
+def sanity(srv: servers.Server, bodies: dict[str, Path], auth: str, scenario: str) -> None:
+    batch = scenario in LINES
+    body = bodies[scenario if batch else "single"].read_bytes().split(b"\n", 1)[0]
+    r = httpx.post(
+        srv.url + ("/v1/checks/batch" if batch else "/v1/checks"),
+        content=body,
+        headers={"Authorization": f"Bearer {auth}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"{srv.name} {scenario}: {r.status_code} {r.text[:300]}")
+
+
+def run_matrix(
+    a: argparse.Namespace,
+    wrk: str | None,
+    t: Target,
+    keys: dict[str, str],
+    bodies: dict[str, Path],
+    logdir: Path,
+) -> dict[str, Any]:
+    workers = [int(w) for w in a.workers.split(",")]
+    srvs: dict[tuple[str, int], servers.Server] = {}
+    try:
+        for w in workers:
+            for kind in KINDS:
+                srvs[kind, w] = start_server(kind, w, t, logdir)
+        for (kind, _), s in srvs.items():
+            servers.wait_ready(s, "/healthz" if kind in ("bare", "naive") else "/readyz")
+        plan = [(sc, w) for w in workers for sc in SCENARIOS]
+        pid = redis_pid(t)
+
+        def server_of(sc: str, w: int) -> servers.Server:
+            return srvs["full" if sc in LINES else sc, w]
+
+        for sc, w in plan:
+            sanity(server_of(sc, w), bodies, keys["gateway"], sc)
+        print(f"warm-up {a.warmup:.0f}s per scenario (discarded)", flush=True)
+        for sc, w in plan:
+            measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.warmup, pid)
+        runs: dict[str, list[dict[str, Any]]] = {f"{sc}/{w}": [] for sc, w in plan}
+        for rnd in range(a.rounds):
+            # Rotate the order each round so no scenario always follows the same neighbour.
+            order = plan[rnd % len(plan) :] + plan[: rnd % len(plan)]
+            for sc, w in order:
+                m = measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.duration, pid)
+                runs[f"{sc}/{w}"].append(m)
+                print(
+                    f"round {rnd + 1}/{a.rounds} {sc:>9}/{w}w {m['req_s']:9.0f} req/s "
+                    f"p99 {m['p99_ms']:7.2f} ms",
+                    flush=True,
+                )
+        return {k: median_of(v) | {"runs": v} for k, v in runs.items()}
+    finally:
+        for s in srvs.values():
+            s.stop()
+
+
+def run_compare(
+    a: argparse.Namespace,
+    wrk: str | None,
+    targets: list[Target],
+    logdir: Path,
+    tmp: Path,
+) -> dict[str, Any]:
+    """``full`` at one worker against each scale, interleaved round by round."""
+    setups = []
+    scales = [t.scale for t in targets]
+    try:
+        for t in targets:
+            sc = t.scale
+            keys = prepare(t, logdir)
+            d = tmp / f"scale{sc}"
+            d.mkdir(exist_ok=True)
+            bodies = write_bodies(Dataset(sc), d, a.quick)
+            setups.append((sc, t, keys, bodies, start_server("full", 1, t, logdir)))
+        for _, _, _, _, s in setups:
+            servers.wait_ready(s, "/readyz", timeout_s=900)
+        for _, t, keys, bodies, s in setups:
+            measure(wrk, s, "full", bodies, keys["gateway"], a.warmup, redis_pid(t))
+        runs: dict[int, list[dict[str, Any]]] = {sc: [] for sc in scales}
+        for rnd in range(a.rounds):
+            for sc, t, keys, bodies, s in setups[rnd % len(setups) :] + setups[: rnd % len(setups)]:
+                m = measure(wrk, s, "full", bodies, keys["gateway"], a.duration, redis_pid(t))
+                runs[sc].append(m)
+                print(f"round {rnd + 1}/{a.rounds} full@{sc}: {m['req_s']:.0f} req/s", flush=True)
+        return {str(sc): median_of(v) for sc, v in runs.items()}
+    finally:
+        for *_, s in setups:
+            s.stop()
+
+
+# -- environment --------------------------------------------------------------------------------
+def machine(t: Target, wrk: str | None) -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for pkg in (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "pydantic",
+        "sqlalchemy",
+        "asyncpg",
+        "redis",
+        "orjson",
+        "psutil",
+        "httpx",
+    ):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+
+    async def pg_version() -> str:
+        c = await asyncpg.connect(f"{t.pg_base}/postgres")
+        try:
+            v: str = await c.fetchval("SHOW server_version")
+            return v
+        finally:
+            await c.close()
+
+    import asyncio
+
+    git = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=servers.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "app"],
+            cwd=servers.ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    )
+    wrk_v = ""
+    if wrk:
+        wrk_v = subprocess.run(
+            [wrk, "-v"], capture_output=True, text=True, check=False
+        ).stdout.split("\n")[0]
+    return {
+        "hostname": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(servers.psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": asyncio.run(pg_version()),
+        "redis": redis.Redis.from_url(t.redis_url).info("server").get("redis_version"),
+        "load_generator": wrk_v or "loadtests.pyload (httpx)",
+        "git": git + ("+dirty app/" if dirty else ""),
+        "packages": versions,
+    }
+
+
+# -- report -------------------------------------------------------------------------------------
+def ratios(res: dict[str, Any], compare: dict[str, Any]) -> list[dict[str, Any]]:
+    def g(k: str, f: str) -> float | None:
+        v = res.get(k)
+        return None if v is None else float(v[f])
+
+    def div(x: float | None, y: float | None) -> float | None:
+        return None if x is None or not y else x / y
+
+    rows = [
+        ("full req/s ÷ bare req/s", div(g("full/1", "req_s"), g("bare/1", "req_s")), ">=", 0.90),
+        ("full p99 ÷ bare p99", div(g("full/1", "p99_ms"), g("bare/1", "p99_ms")), "<=", 1.5),
+        ("cache req/s ÷ bare req/s", div(g("cache/1", "req_s"), g("bare/1", "req_s")), ">=", 0.55),
+        ("full req/s ÷ naive req/s", div(g("full/1", "req_s"), g("naive/1", "req_s")), ">=", 5.0),
+        ("batch1000 checks/s per worker (1 worker)", g("batch1000/1", "checks_s"), ">=", 100_000),
+        ("full 2 workers ÷ 1 worker", div(g("full/2", "req_s"), g("full/1", "req_s")), ">=", 1.7),
+        (
+            "bare 2 workers ÷ 1 worker (ceiling)",
+            div(g("bare/2", "req_s"), g("bare/1", "req_s")),
+            "",
+            None,
+        ),
+    ]
+    if compare:
+        scales = sorted(int(s) for s in compare)
+        lo, hi = scales[0], scales[-1]
+        rows.append(
+            (
+                f"full req/s at {hi:,} ÷ at {lo:,}",
+                div(compare[str(hi)]["req_s"], compare[str(lo)]["req_s"]),
+                ">=",
+                0.9,
+            )
+        )
+    out = []
+    for name, value, op, target in rows:
+        met = None
+        if value is not None and target is not None:
+            met = value >= target if op == ">=" else value <= target
+        out.append(
+            {
+                "figure": name,
+                "value": value,
+                "target": f"{op} {target:g}" if target else "",
+                "met": met,
+            }
+        )
+    return out
+
+
+def table(res: dict[str, Any]) -> str:
+    head = f"| {'scenario':<13} | {'req/s':>8} | {'checks/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'p99.9 ms':>8} | {'server CPU':>10} | {'store CPU':>9} |"
+    lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
+    for k, v in res.items():
+        sc, w = k.split("/")
+        lines.append(
+            f"| {sc + ' ×' + w + 'w':<13} | {v['req_s']:8.0f} | {v['checks_s']:9.0f} | {v['p50_ms']:7.2f} | "
+            f"{v['p99_ms']:7.2f} | {v['p999_ms']:8.2f} | {v['server_cpu_pct']:9.0f}% | {v['store_cpu_pct']:8.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
+
+
+def seeded(t: Target) -> bool:
+    import asyncio
+
+    async def n() -> int:
+        try:
+            c = await asyncpg.connect(f"{t.pg_base}/{t.database}")
+        except (OSError, asyncpg.PostgresError):
+            return -1
+        try:
+            v: int = await c.fetchval("SELECT count(*) FROM practitioners")
+            return v
+        except asyncpg.PostgresError:
+            return -1
+        finally:
+            await c.close()
+
+    return asyncio.run(n()) == t.scale
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    started = dt.datetime.now(dt.UTC)
+    wrk = None if a.python_load else loadgen.ensure_wrk(install=not a.no_install_wrk)
+    print(f"load generator: {wrk or 'loadtests.pyload (wrk unavailable)'}", flush=True)
+    logdir = RESULTS / "logs"
+    t = Target(a.scale, a.pg, a.redis, a.database, a.redis_db)
+    keys = prepare(t, logdir)
+    took = seed(t, keys, logdir)
+    print(
+        f"scale {a.scale:,}: " + ("already seeded" if took is None else f"seeded in {took:.0f}s"),
+        flush=True,
+    )
+    data = Dataset(a.scale)
+
+    def target_of(scale: int) -> Target:
+        return t if scale == a.scale else Target(scale, a.pg, a.redis)
+
+    out: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "command": "python -m loadtests " + " ".join(sys.argv[1:] if argv is None else argv),
+        "scale": a.scale,
+        "duration_s": a.duration,
+        "warmup_s": a.warmup,
+        "rounds": a.rounds,
+        "connections": CONNECTIONS,
+        "seed_seconds": took,
+    }
+    with tempfile.TemporaryDirectory(prefix="cg-load-") as tmpname:
+        tmp = Path(tmpname)
+        bodies = write_bodies(data, tmp, a.quick)
+        res = run_matrix(a, wrk, t, keys, bodies, logdir)
+        out["scenarios"] = {k: {f: v for f, v in r.items() if f != "runs"} for k, r in res.items()}
+        out["runs"] = {k: r["runs"] for k, r in res.items()}
+        if a.compare is not None:
+            scales = [int(s) for s in a.compare.split(",") if s]
+        elif a.quick:
+            scales = [a.scale]
+        else:
+            scales = sorted(
+                {10_000, a.scale}
+                | ({1_000_000} if seeded(Target(1_000_000, a.pg, a.redis)) else set())
+            )
+        for sc in scales:
+            st = target_of(sc)
+            if not seeded(st):
+                print(f"seeding scale {sc:,} for the comparison", flush=True)
+                seed(st, prepare(st, logdir), logdir)
+        out["scales"] = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp)
+        if not a.no_extras:
+            print("staleness …", flush=True)
+            out["staleness"] = extras.staleness(
+                t, data, keys, a.staleness_writes, wrk, bodies["single"], logdir
+            )
+            rs = a.rebuild_scale or max([*scales, a.scale])
+            rt = target_of(rs)
+            rb = bodies["single"] if rs == a.scale else tmp / f"scale{rs}" / "single.jsonl"
+            print(f"cache rebuild at {rs:,} …", flush=True)
+            out["rebuild"] = extras.rebuild(rt, prepare(rt, logdir), wrk, rb, logdir)
+            out["memory"] = extras.memory(t)
+        out["policy"] = extras.policy()
+    out["ratios"] = ratios(out["scenarios"], out["scales"])
+    out["machine"] = machine(t, wrk)
+    out["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    print()
+    print(
+        f"scale {a.scale:,} practitioners · {a.duration:g}s × {a.rounds} rounds (median) · {out['machine']['cores']} cores shared with the load generator"
+    )
+    print(table(out["scenarios"]))
+    print()
+    for r in out["ratios"]:
+        mark = {True: "met", False: "NOT met", None: ""}[r["met"]]
+        print(f"  {r['figure']:<42} {fmt(r['value']):>10}  {r['target']:<10} {mark}")
+    if "staleness" in out:
+        s = out["staleness"]
+        print(
+            f"  staleness over {s['measured']}/{s['writes']} writes, 2 processes: p50 {fmt(s['p50_ms'])} ms, p99 {fmt(s['p99_ms'])} ms (≤ 20 / ≤ 100)"
+        )
+    if "rebuild" in out:
+        r = out["rebuild"]
+        c = r["checks_during"]
+        print(
+            f"  cache rebuild of {r['projections']:,} projections at {r['scale']:,}: {r['seconds']} s; checks during it: {c['requests']} answered, {c['errors']} errors, {c['non2xx']} non-200"
+        )
+    if "memory" in out:
+        m = out["memory"]
+        print(
+            f"  Redis per practitioner view: {m['bytes_per_view']} B (value {m['value_bytes_per_view']} B); per practitioner {m['bytes_per_practitioner']} B → 10M: {m['extrapolated_10m_practitioners_gib']} GiB"
+        )
+    p = out["policy"]
+    print(
+        f"  policy recompute, one practitioner with {p['events']} events: {p['median_ms']} ms median (≤ 1)"
+    )
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = (
+        a.out
+        or RESULTS / f"{started:%Y%m%dT%H%M%SZ}-scale{a.scale}{'-quick' if a.quick else ''}.json"
+    )
+    path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
