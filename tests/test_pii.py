@@ -105,7 +105,9 @@ async def test_id_numbers_appear_nowhere_in_clear(
     redis = h.runtime.redis
     async for key in redis.scan_iter(count=1000):
         value = await redis.get(key)
-        blob = (key if isinstance(key, bytes) else key.encode()) + (value or b"")
+        raw_key = key if isinstance(key, bytes) else key.encode()
+        raw_value = value.encode() if isinstance(value, str) else (value or b"")
+        blob = raw_key + raw_value
         found += [f"redis: {s}" for s in secrets if s.encode() in blob]
     async with h.runtime.engine.connect() as conn:
         for table in (

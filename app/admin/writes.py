@@ -5,6 +5,7 @@ not at all."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,8 @@ from app.db.tables import idempotency_keys
 from app.errors import Conflict, InvalidField
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute
+
+log = logging.getLogger("claimgate.admin")
 
 Work = Callable[[AsyncConnection, Recompute, WriteContext], Awaitable[dict[str, Any]]]
 
@@ -52,7 +55,7 @@ async def run_write(
     fingerprint = hashlib.sha256(
         orjson.dumps({"p": request.url.path, "b": body}, option=orjson.OPT_SORT_KEYS, default=str)
     ).hexdigest()
-    return await execute(
+    result = await execute(
         runtime(request).engine,
         ctx,
         work,
@@ -61,6 +64,16 @@ async def run_write(
         key=key,
         fingerprint=fingerprint,
     )
+    # Which write, by which key, under which request id — never the body, which may hold
+    # names and ID numbers (the audit log has the details).
+    log.info(
+        "admin write %s status=%s key=%s request=%s",
+        scope,
+        result[0],
+        principal.key_id,
+        ctx.request_id,
+    )
+    return result
 
 
 async def execute(
