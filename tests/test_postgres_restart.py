@@ -105,7 +105,7 @@ async def _scenario(h: Harness, private_pg: PrivatePostgres) -> None:
 
     await asyncio.to_thread(private_pg.start)
     # The same process, no restart: the pool throws away dead connections and reconnects.
-    for _ in range(50):
+    for _ in range(100):
         write = await h.client.post(
             f"/v1/admin/practitioners/{f.DOC}/actions", json=body, headers=h.auth("agency")
         )
