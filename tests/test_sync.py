@@ -502,7 +502,8 @@ async def test_a_write_that_lands_while_verify_runs_is_not_undone_by_the_repair(
                 await conn.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND query ILIKE 'SELECT projections.key%' AND pid <> pg_backend_pid()"
+                        "AND query ILIKE 'SELECT projections.key%' AND state <> 'idle' "
+                        "AND pid <> pg_backend_pid()"
                     )
                 )
             ).scalar_one()
