@@ -24,6 +24,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 Agency = Annotated[Principal, Depends(require("agency"))]
 Inst = Annotated[InstitutionCode, Path(description="national institution code")]
 Dept = Annotated[LocalCode, Path(description="department code within the institution")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the record's id")]
 Prac = Annotated[
     NationalPractitionerCode, Path(description="national practitioner code or resident ID")
 ]
@@ -207,13 +208,13 @@ async def add_registration(body: s.RegistrationIn, request: Request, p: Agency) 
 
 
 @router.get("/registrations/{registration_id}", responses=ERRORS)
-async def get_registration(registration_id: int, request: Request, _: Agency) -> Response:
+async def get_registration(registration_id: RowId, request: Request, _: Agency) -> Response:
     return await _read(request, service.get_registration, registration_id)
 
 
 @router.post("/registrations/{registration_id}/end", responses=ERRORS)
 async def end_registration(
-    registration_id: int, body: s.RegistrationEnd, request: Request, p: Agency
+    registration_id: RowId, body: s.RegistrationEnd, request: Request, p: Agency
 ) -> Response:
     """Unbind: the registration ends on ``end`` (exclusive)."""
     st, out = await run_write(
@@ -242,7 +243,7 @@ async def add_agreement(body: s.AgreementIn, request: Request, p: Agency) -> Res
 
 
 @router.get("/agreements/{agreement_id}", responses=ERRORS)
-async def get_agreement(agreement_id: int, request: Request, _: Agency) -> Response:
+async def get_agreement(agreement_id: RowId, request: Request, _: Agency) -> Response:
     return await _read(request, service.get_agreement, agreement_id)
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from app import __version__
 from app.admin.endpoints import router as admin_router
-from app.api import problems
+from app.api import openapi, problems
 from app.api.health import router as health_router
 from app.api.limits import BodyTooLarge, EdgeGuard
 from app.api.runtime import Runtime
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, __: BodyTooLarge) -> Response:
