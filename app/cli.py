@@ -94,6 +94,7 @@ async def _sync_forever(settings: Settings) -> None:
         redis,
         batch_size=settings.sync_batch_size,
         poll_interval_s=settings.sync_poll_interval_s,
+        verify_interval_s=settings.verify_interval_s,
     )
     try:
         await worker.run(stop)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
 
     sync_poll_interval_s: float = Field(1.0, gt=0, description="outbox poll when no NOTIFY arrives")
     sync_batch_size: int = Field(500, ge=1)
+    verify_interval_s: float = Field(
+        300.0, ge=0, description="periodic Redis-vs-PostgreSQL reconciliation; 0 disables it"
+    )
     key_refresh_interval_s: float = Field(
         5.0, gt=0, description="API keys are reloaded at least this often"
     )

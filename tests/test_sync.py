@@ -522,3 +522,22 @@ async def test_a_write_that_lands_while_verify_runs_is_not_undone_by_the_repair(
     assert await in_redis(h, view()) == new
     answer = await f.check(h)
     assert answer["decision"] == "deny", answer
+
+
+async def test_the_periodic_reconciliation_repairs_drift_by_itself(servers: Servers) -> None:
+    from app.cache.layout import institution_key
+
+    await reset(servers)
+    async for h in start_harness(make_settings(servers, verify_interval_s=0.2)):
+        await f.world(h)
+        await h.synced()
+        key = institution_key(f.INST)
+        good = await h.runtime.redis.get(key)
+        await h.runtime.redis.set(key, b"garbage")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if await h.runtime.redis.get(key) == good:
+                break
+        assert await h.runtime.redis.get(key) == good
+        assert h.runtime.worker is not None
+        assert h.runtime.worker.last_verify is not None

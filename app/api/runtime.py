@@ -64,6 +64,7 @@ class Runtime:
                 redis,
                 batch_size=settings.sync_batch_size,
                 poll_interval_s=settings.sync_poll_interval_s,
+                verify_interval_s=settings.verify_interval_s,
             )
             if settings.run_sync_worker
             else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -23,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cache.layout import BUILT_KEY
 from app.projection.store import NOTIFY_CHANNEL
-from app.sync.mirror import REBUILD_LOCK, Mirror, rebuild
+from app.sync.mirror import REBUILD_LOCK, Mirror, VerifyReport, rebuild, verify
 
 log = logging.getLogger("claimgate.sync")
+VERIFY_LOCK = "cg:meta:verifying"
 
 _CLAIM = text(
     """
@@ -48,6 +50,7 @@ class SyncWorker:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         unit_timeout_s: float = 30.0,
+        verify_interval_s: float = 0.0,
     ) -> None:
         self.engine = engine
         self.redis = redis
@@ -58,6 +61,9 @@ class SyncWorker:
         self._wake = asyncio.Event()
         self.drained = 0
         self.last_error: str | None = None
+        self.verify_interval_s = verify_interval_s
+        self._next_verify = time.monotonic() + verify_interval_s
+        self.last_verify: VerifyReport | None = None
 
     async def drain_once(self) -> int:
         """Move one batch of outbox rows into Redis; return how many rows were handled."""
@@ -92,6 +98,28 @@ class SyncWorker:
         finally:
             await self.redis.delete(REBUILD_LOCK)
 
+    async def maybe_verify(self) -> None:
+        """The periodic reconciliation: compare every projection with Redis and repair drift
+        (a Redis restored from an old snapshot, a hand edit, a lost write). One copy at a time."""
+        if self.verify_interval_s <= 0 or time.monotonic() < self._next_verify:
+            return
+        self._next_verify = time.monotonic() + self.verify_interval_s
+        if not await self.redis.set(
+            VERIFY_LOCK, "1", nx=True, ex=max(int(self.verify_interval_s), 1)
+        ):
+            return
+        report = await verify(self.engine, self.redis, repair=True)
+        self.last_verify = report
+        drift = report.missing + report.stale + report.differing
+        if drift:
+            log.warning(
+                "reconciliation repaired drift: %d missing, %d stale, %d differing of %d",
+                report.missing,
+                report.stale,
+                report.differing,
+                report.checked,
+            )
+
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the loop on NOTIFY; the poll interval covers a lost listener."""
         url = self.engine.url.set(drivername="postgresql")
@@ -122,6 +150,7 @@ class SyncWorker:
                 try:
                     await self.ensure_built()
                     await self.drain()
+                    await self.maybe_verify()
                     self.last_error = None
                 except asyncio.CancelledError:
                     raise
