@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,7 +66,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-extras", action="store_true", help="skip staleness, rebuild, memory")
     p.add_argument("--python-load", action="store_true", help="use the Python load generator")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
-    p.add_argument("--redis", default="redis://127.0.0.1:6379")
+    p.add_argument(
+        "--redis",
+        default="private",
+        help="redis://host:port, or 'private' (default): a redis-server of the harness's own, "
+        "so no other client's invalidations (pub/sub is server-wide) empty the L1s mid-run",
+    )
     p.add_argument("--database", default=None, help="database of --scale (claimgate_bench_N)")
     p.add_argument("--redis-db", type=int, default=None, help="Redis DB of --scale (4/5/6, else 3)")
     p.add_argument(
@@ -79,9 +85,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         if a.scale == 100_000:
             a.scale = 200
         a.staleness_writes = min(a.staleness_writes, 10)
-        a.warmup = 1.0
+        a.warmup = 0.0
     if a.warmup is None:
-        a.warmup = max(1.0, a.duration / 2)
+        a.warmup = max(10.0, a.duration)  # long enough for every L1 to see the body file
     return a
 
 
@@ -218,9 +224,10 @@ def run_matrix(
 
         for sc, w in plan:
             sanity(server_of(sc, w), bodies, keys["gateway"], sc)
-        print(f"warm-up {a.warmup:.0f}s per scenario (discarded)", flush=True)
-        for sc, w in plan:
-            measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.warmup, pid)
+        if a.warmup > 0:
+            print(f"warm-up {a.warmup:.0f}s per scenario (discarded)", flush=True)
+            for sc, w in plan:
+                measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.warmup, pid)
         runs: dict[str, list[dict[str, Any]]] = {f"{sc}/{w}": [] for sc, w in plan}
         for rnd in range(a.rounds):
             # Rotate the order each round so no scenario always follows the same neighbour.
@@ -260,7 +267,8 @@ def run_compare(
         for _, _, _, _, s in setups:
             servers.wait_ready(s, "/readyz", timeout_s=900)
         for _, t, keys, bodies, s in setups:
-            measure(wrk, s, "full", bodies, keys["gateway"], a.warmup, redis_pid(t))
+            if a.warmup > 0:
+                measure(wrk, s, "full", bodies, keys["gateway"], a.warmup, redis_pid(t))
         runs: dict[int, list[dict[str, Any]]] = {sc: [] for sc in scales}
         for rnd in range(a.rounds):
             for sc, t, keys, bodies, s in setups[rnd % len(setups) :] + setups[: rnd % len(setups)]:
@@ -436,8 +444,39 @@ def seeded(t: Target) -> bool:
     return asyncio.run(n()) == t.scale
 
 
+def private_redis() -> str:
+    from app.embedded import start_redis
+
+    server = start_redis(RESULTS / ".redis", persist=True, stop_at_exit=True)
+    return server.url.rsplit("/", 1)[0]
+
+
+def ensure_built(t: Target, logdir: Path) -> float | None:
+    """Mirror the database into this Redis if it does not hold it (e.g. a fresh private one)."""
+    if redis.Redis.from_url(t.redis_url).exists("cg:meta:built"):
+        return None
+    t0 = time.monotonic()
+    subprocess.run(
+        [servers.PY, "-m", "app.cli", "cache", "rebuild"],
+        cwd=servers.ROOT,
+        env={**os.environ, **t.env()},
+        check=True,
+        capture_output=True,
+    )
+    return time.monotonic() - t0
+
+
+def _stop(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: every server started is stopped on the way out
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if a.redis == "private":
+        a.redis = private_redis()
+        print(f"private Redis at {a.redis}", flush=True)
     started = dt.datetime.now(dt.UTC)
     wrk = None if a.python_load else loadgen.ensure_wrk(install=not a.no_install_wrk)
     print(f"load generator: {wrk or 'loadtests.pyload (wrk unavailable)'}", flush=True)
@@ -445,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     t = Target(a.scale, a.pg, a.redis, a.database, a.redis_db)
     keys = prepare(t, logdir)
     took = seed(t, keys, logdir)
+    mirrored = ensure_built(t, logdir)
+    if mirrored is not None:
+        print(f"mirrored {t.database} into Redis in {mirrored:.0f}s", flush=True)
     print(
         f"scale {a.scale:,}: " + ("already seeded" if took is None else f"seeded in {took:.0f}s"),
         flush=True,
@@ -484,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             if not seeded(st):
                 print(f"seeding scale {sc:,} for the comparison", flush=True)
                 seed(st, prepare(st, logdir), logdir)
+            ensure_built(st, logdir)
         out["scales"] = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp)
         if not a.no_extras:
             print("staleness …", flush=True)
