@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _run(load_demo(settings, host=args.host or settings.host, port=args.port or settings.port))
     if args.no_sync:
         os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
+        get_settings.cache_clear()  # the app factory reads the settings again
     uvicorn.run(
         "app.api.main:create_app",
         factory=True,

@@ -25,7 +25,8 @@ def runtime(request: Request) -> Runtime:
 
 def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization")
-    if not header or not header.startswith("Bearer "):
+    # The scheme name is case-insensitive (RFC 9110 §11.1); the key itself is not.
+    if not header or header[:7].lower() != "bearer ":
         raise Unauthorized(
             "send 'Authorization: Bearer <key>'; keys are issued with `claimgate keys create`",
             headers={"WWW-Authenticate": "Bearer"},

@@ -112,7 +112,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _transient(exc):
             return await _db_down(request, exc)
         log.exception("database error")
         return problem_response(500, _internal())
@@ -121,6 +121,23 @@ def install(app: FastAPI) -> None:
     async def _internal_error(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem_response(500, _internal())
+
+
+# SQLSTATEs that mean "the database cannot serve this now, try again": connection exceptions
+# (08), operator intervention such as a shutdown or "cannot connect now" (57), insufficient
+# resources (53), lock timeout (55P03), serialization failure and deadlock (40001, 40P01).
+_TRANSIENT_CLASSES = ("08", "57", "53")
+_TRANSIENT_STATES = frozenset({"55P03", "40001", "40P01"})
+
+
+def _transient(exc: DBAPIError) -> bool:
+    orig: Any = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return isinstance(state, str) and (
+        state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
+    )
 
 
 def _internal() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from app.projection.store import read_docs
 log = logging.getLogger("claimgate.sync")
 
 REBUILD_LOCK = "cg:meta:rebuilding"
+REBUILD_LOCK_TTL_S = 15
 
 # Repair overwrites a value that is older, equal-versioned but different, unreadable, or claims
 # a version above ARGV[2] (the highest ever issued); it never undoes a newer honest write.
@@ -45,10 +46,11 @@ class Mirror:
         """Version-guarded SET of each (key, version, doc); returns how many were newer."""
         if not rows:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for key, version, doc in rows:
-            await self._cas(keys=[key], args=[encode(version, doc)], client=pipe)
-        results = await pipe.execute()
+        # The context manager resets the pipeline even when Redis fails mid-way.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, version, doc in rows:
+                await self._cas(keys=[key], args=[encode(version, doc)], client=pipe)
+            results = await pipe.execute()
         if publish:
             await self.redis.publish(INVALIDATION_CHANNEL, "\n".join(k for k, _, _ in rows))
         return sum(1 for r in results if r == 1)
@@ -80,6 +82,7 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
             rows = [(k, v, d) for k, v, d in part]
             written += await mirror.write(rows, publish=False)
             total += len(rows)
+            await redis.expire(REBUILD_LOCK, REBUILD_LOCK_TTL_S)  # Redis 6.2 has no XX
     # Encoded like every other value, so a check can fetch it in the same MGET as documents.
     await redis.set(BUILT_KEY, encode(0, {"built_at": time.time(), "projections": total}))
     await redis.publish(INVALIDATION_CHANNEL, "*")
@@ -152,10 +155,11 @@ async def _repair(
                 await conn.execute(text("SELECT last_value FROM projection_version_seq"))
             ).scalar_one()
         )
-    pipe = redis.pipeline(transaction=False)
-    for key, value in fix:
-        await script(keys=[key], args=[value, ceiling], client=pipe)
-    written = [k for (k, _), r in zip(fix, await pipe.execute(), strict=True) if r == 1]
+    async with redis.pipeline(transaction=False) as pipe:
+        for key, value in fix:
+            await script(keys=[key], args=[value, ceiling], client=pipe)
+        results = await pipe.execute()
+    written = [k for (k, _), r in zip(fix, results, strict=True) if r == 1]
     if written:
         async with engine.connect() as conn:
             current = await read_docs(conn, written)

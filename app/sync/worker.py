@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cache.layout import BUILT_KEY
 from app.projection.store import NOTIFY_CHANNEL
-from app.sync.mirror import REBUILD_LOCK, Mirror, VerifyReport, rebuild, verify
+from app.sync.mirror import (
+    REBUILD_LOCK,
+    REBUILD_LOCK_TTL_S,
+    Mirror,
+    VerifyReport,
+    rebuild,
+    verify,
+)
 
 log = logging.getLogger("claimgate.sync")
 VERIFY_LOCK = "cg:meta:verifying"
@@ -91,7 +98,9 @@ class SyncWorker:
         """Rebuild when Redis lost its data (restarted empty, flushed); one copy at a time."""
         if await self.redis.exists(BUILT_KEY):
             return
-        if not await self.redis.set(REBUILD_LOCK, "1", nx=True, ex=300):
+        # A short lock, extended by the rebuild after every chunk: a worker that dies
+        # mid-rebuild holds the others back for seconds, not minutes.
+        if not await self.redis.set(REBUILD_LOCK, "1", nx=True, ex=REBUILD_LOCK_TTL_S):
             return
         try:
             await rebuild(self.engine, self.redis)
