@@ -16,6 +16,7 @@ from app.api.health import router as health_router
 from app.api.limits import BodyTooLarge, EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
+from app.checks.fastpath import CheckFastPath
 from app.errors import PayloadTooLarge
 from app.settings import Settings, get_settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checks_router)
     app.include_router(admin_router)
     app.include_router(health_router)
+    app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
     app.add_middleware(
         EdgeGuard, max_body_bytes=settings.max_body_bytes, max_inflight=settings.max_inflight
     )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.deps import admits, authorize, runtime
+from app.api.runtime import Runtime
 from app.auth.keys import Principal
 from app.checks.schemas import BatchIn, BatchOut, CheckIn, CheckOut
 from app.checks.service import Line, now_iso, stamp
@@ -38,17 +39,15 @@ def _line(c: CheckIn, today: date) -> Line:
 
 
 CHECK_ROLES = ("his", "gateway")
+JSON = "application/json"
 
 
 def _principal(request: Request) -> Principal:
     return authorize(request, CHECK_ROLES)
 
 
-@router.post("/checks", response_model=CheckOut, responses=_ERRORS)
-@admits(*CHECK_ROLES)
-async def check(body: CheckIn, request: Request) -> Response:
-    """May the fund pay for this claim line? Every finding is returned, blocking or not."""
-    principal = _principal(request)
+async def answer_one(rt: Runtime, principal: Principal, body: CheckIn) -> bytes:
+    """The answer to one check, as JSON bytes (shared by the route and the fast path)."""
     if not principal.may_check(body.institution_code):
         raise Forbidden(
             f"this key is bound to {', '.join(sorted(principal.institutions))} and may not "
@@ -57,23 +56,14 @@ async def check(body: CheckIn, request: Request) -> Response:
             code="INSTITUTION_FORBIDDEN",
         )
     line = _line(body, today_shanghai())
-    rt = runtime(request)
     answers, source = await rt.checks.check([line])
     answer = stamp(answers[0], line, source, now_iso())
     rt.attempts.note(line, answer)
-    return Response(orjson.dumps(answer), media_type="application/json")
+    return orjson.dumps(answer)
 
 
-@router.post(
-    "/checks/batch",
-    response_model=BatchOut,
-    responses={**_ERRORS, 413: {"description": "too many lines"}},
-)
-@admits(*CHECK_ROLES)
-async def check_batch(body: BatchIn, request: Request) -> Response:
-    """Up to ``CLAIMGATE_BATCH_MAX_LINES`` checks in one body, answered in order."""
-    principal = _principal(request)
-    rt = runtime(request)
+async def answer_batch(rt: Runtime, principal: Principal, body: BatchIn) -> bytes:
+    """The answers to a batch, in order, as JSON bytes (shared by the route and the fast path)."""
     limit = rt.settings.batch_max_lines
     if len(body.checks) > limit:
         raise PayloadTooLarge(
@@ -96,6 +86,24 @@ async def check_batch(body: BatchIn, request: Request) -> Response:
     results = [stamp(a, ln, source, at) for a, ln in zip(answers, lines, strict=True)]
     for ln, res in zip(lines, results, strict=True):
         rt.attempts.note(ln, res)
-    return Response(
-        orjson.dumps({"results": results, "source": source}), media_type="application/json"
-    )
+    return orjson.dumps({"results": results, "source": source})
+
+
+@router.post("/checks", response_model=CheckOut, responses=_ERRORS)
+@admits(*CHECK_ROLES)
+async def check(body: CheckIn, request: Request) -> Response:
+    """May the fund pay for this claim line? Every finding is returned, blocking or not."""
+    principal = _principal(request)
+    return Response(await answer_one(runtime(request), principal, body), media_type=JSON)
+
+
+@router.post(
+    "/checks/batch",
+    response_model=BatchOut,
+    responses={**_ERRORS, 413: {"description": "too many lines"}},
+)
+@admits(*CHECK_ROLES)
+async def check_batch(body: BatchIn, request: Request) -> Response:
+    """Up to ``CLAIMGATE_BATCH_MAX_LINES`` checks in one body, answered in order."""
+    principal = _principal(request)
+    return Response(await answer_batch(runtime(request), principal, body), media_type=JSON)
