@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.25, gt=0, description="socket timeout of one Redis call")
     redis_pool_size: int = Field(64, ge=1)
 
+    max_staleness_s: float = Field(
+        0.5,
+        ge=0,
+        description="cached answers lag the truth at most this long; 0 disables the watch",
+    )
+    staleness_probe_interval_s: float = Field(0.1, gt=0, description="how often the lag is probed")
     sync_poll_interval_s: float = Field(1.0, gt=0, description="outbox poll when no NOTIFY arrives")
     sync_batch_size: int = Field(500, ge=1)
     verify_interval_s: float = Field(

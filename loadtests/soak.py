@@ -74,6 +74,7 @@ class Counts:
     wrong: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
+    fault_times: list[tuple[float, str]] = field(default_factory=list)
     other_errors: list[str] = field(default_factory=list)
 
 
@@ -276,7 +277,12 @@ async def run(
                     counts.sources[body["source"]] = counts.sources.get(body["source"], 0) + 1
                     suspended = any(x["code"] == "PRACTITIONER_SUSPENDED" for x in body["reasons"])
                     if suspended not in truth[p].acceptable(asked, answered, staleness_s):
-                        counts.wrong.append(f"{p} at {answered:.3f}: suspended={suspended}")
+                        last = counts.fault_times[-1] if counts.fault_times else (0.0, "none")
+                        counts.wrong.append(
+                            f"{p}: suspended={suspended} from {body['source']}, "
+                            f"{answered - last[0]:.1f}s after {last[1]}, "
+                            f"{answered - truth[p].history[-1][0]:.2f}s after the last ack"
+                        )
 
             async def writer() -> None:
                 while not stop.is_set():
@@ -327,6 +333,7 @@ async def run(
                     fault = schedule[i % len(schedule)]
                     i += 1
                     counts.faults.append(fault)
+                    counts.fault_times.append((time.monotonic(), fault))
                     if fault == "kill_redis":
                         stack.kill_redis()
                         await asyncio.sleep(2)
@@ -378,7 +385,7 @@ async def run(
             "faults": {f: counts.faults.count(f) for f in sorted(set(counts.faults))},
             "lost_writes": lost,
             "wrong_answers": len(counts.wrong) + final_wrong,
-            "wrong_examples": counts.wrong[:5],
+            "wrong_examples": counts.wrong[:10],
             "other_errors": counts.other_errors[:10],
             "cache_verify": verify.stdout.decode().strip(),
             "cache_verify_exit": verify.returncode,

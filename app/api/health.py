@@ -95,6 +95,7 @@ async def ops_status(
         "misses": rt.l1.misses,
     }
     body["degraded_answers"] = rt.checks.degraded_answers
+    body["mirror_behind"] = rt.checks.mirror_behind
     body["sanctioned_attempts"] = {"recorded": rt.attempts.recorded, "dropped": rt.attempts.dropped}
     if rt.worker is not None:
         body["sync_worker"] = {"drained": rt.worker.drained, "last_error": rt.worker.last_error}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.keys import KeyStore
@@ -89,6 +90,32 @@ class Runtime:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.settings.key_refresh_interval_s)
 
+    async def _watch_mirror(self) -> None:
+        """Bound the staleness of cached answers: while the oldest undrained outbox row is older
+        than ``max_staleness_s``, checks answer from PostgreSQL instead of the lagging mirror."""
+        s = self.settings
+        oldest = text(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox ORDER BY id LIMIT 1"
+        )
+        while not self.stop.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    lag = (await conn.execute(oldest)).scalar()
+                behind = lag is not None and float(lag) > s.max_staleness_s
+            except Exception:
+                # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
+                # anything we could read — and the database path would fail anyway.
+                behind = False
+            if behind != self.checks.mirror_behind:
+                log.warning(
+                    "mirror %s the staleness bound; checks answer from %s",
+                    "behind" if behind else "back within",
+                    "PostgreSQL" if behind else "the cache",
+                )
+                self.checks.mirror_behind = behind
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), s.staleness_probe_interval_s)
+
     async def start(self) -> None:
         await self.reload_keys()
         self.spawn(
@@ -96,6 +123,8 @@ class Runtime:
         )
         self.spawn(self._refresh_keys(), "key-refresh")
         self.spawn(self.attempts.run(self.stop), "attempt-recorder")
+        if self.settings.max_staleness_s > 0:
+            self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
             self.spawn(self.worker.run(self.stop), "sync-worker")
 

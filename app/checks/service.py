@@ -64,6 +64,9 @@ class CheckService:
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
         self._redis_down_until = 0.0
+        # Set by the runtime's outbox watch when the mirror lags the truth past the staleness
+        # bound (no sync worker running, Redis slow to take writes): answer from PostgreSQL.
+        self.mirror_behind = False
         self.degraded_answers = 0
 
     # -- fetchers ---------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class CheckService:
         """Answers in order, and the source they came from ("cache" or "database")."""
         secret = self.pii_secret
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
-        if time.monotonic() >= self._redis_down_until:
+        if not self.mirror_behind and time.monotonic() >= self._redis_down_until:
             try:
                 return await self._judge(lines, tokens, self._fetch_cache, True), "cache"
             except CacheCold:
