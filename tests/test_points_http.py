@@ -243,3 +243,45 @@ async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harn
     suspended = [c for c in r.json()["changes"] if c["status"] == "suspended"]
     assert suspended
     assert suspended[0]["from"] > "2026-12-28"  # after the notice period
+
+
+async def test_a_calendar_override_rejudges_sanctions_counted_in_working_days(h: Harness) -> None:
+    """舟山 §十六: a sanction takes effect five working days after the decision. Declaring a
+    day a holiday after the fact moves the start, and the checks follow."""
+    inst, doc = "H33090200001", "D330902000001"
+    await f.institution(h, inst, region="330900", name="舟山医院")
+    await f.department(h, inst)
+    await f.practitioner(h, doc)
+    await f.registration(h, doc, inst)
+    await f.agreement(h, doc, inst)
+    body = {
+        "practitioner_code": doc,
+        "institution_code": inst,
+        "date": "2026-11-02",
+        "points": 9,
+        "item": "x",
+    }
+    r = await h.client.post(
+        "/v1/admin/violations", json=body, headers={**h.auth("agency"), "Idempotency-Key": "zs-2"}
+    )
+    assert r.status_code == 201, r.text
+    [start] = [c["from"] for c in r.json()["changes"] if c["status"] == "suspended"]
+    assert start == "2026-11-09"  # Mon 2 Nov + 5 working days
+    await h.synced()
+
+    async def decision(day: str) -> str:
+        a = await f.check(
+            h, role="gateway", institution_code=inst, practitioner_code=doc, service_date=day
+        )
+        return str(a["decision"])
+
+    assert await decision("2026-11-09") == "deny"
+    r = await h.client.put(
+        "/v1/admin/calendar/2026-11-04",
+        json={"working": False, "note": "台风停工"},
+        headers=h.auth("agency"),
+    )
+    assert r.status_code == 200, r.text
+    await h.synced()
+    assert await decision("2026-11-09") == "allow"
+    assert await decision("2026-11-10") == "deny"

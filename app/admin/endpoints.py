@@ -7,14 +7,12 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.dialects.postgresql import insert
 
 from app.admin import bulk, sanctions, service
 from app.admin import schemas as s
 from app.admin.writes import run_write
 from app.api.deps import require, runtime
 from app.auth.keys import Principal
-from app.db.tables import calendar_overrides
 from app.errors import InvalidField
 from app.fields import Day, InstitutionCode, LocalCode, NationalPractitionerCode
 from app.policy import CalendarYearUnknown
@@ -329,20 +327,15 @@ async def simulate(request: Request, _: Agency) -> Response:
 async def put_calendar_day(
     day: Day, body: s.CalendarDayIn, request: Request, p: Agency
 ) -> Response:
-    """Override one day of the working-day calendar (a holiday, a 调休 make-up day, a new year)."""
-
-    async def work(c: Any, rc: Recompute, ctx: Any) -> dict[str, Any]:
-        stmt = insert(calendar_overrides).values(day=day, working=body.working, note=body.note)
-        await c.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[calendar_overrides.c.day],
-                set_={"working": body.working, "note": body.note},
-            )
-        )
-        await service.audit(c, ctx, "calendar.put", day.isoformat(), body.model_dump(mode="json"))
-        return {"day": day.isoformat(), "working": body.working, "note": body.note}
-
-    st, out = await run_write(request, p, work, scope="calendar", body=body.model_dump(mode="json"))
+    """Override one day of the working-day calendar (a holiday, a 调休 make-up day, a new year).
+    Everyone judged by a rule counted in working days is re-judged in the same transaction."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: service.put_calendar_day(c, rc, ctx, day, body),
+        scope="calendar",
+        body=body.model_dump(mode="json"),
+    )
     return _json(st, out)
 
 

@@ -3,6 +3,7 @@ ledger event, audit row; the caller then runs the collected recompute and commit
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,6 +17,7 @@ from app.db.tables import (
     agreements,
     aliases,
     audit_log,
+    calendar_overrides,
     departments,
     institutions,
     outcomes,
@@ -23,7 +25,7 @@ from app.db.tables import (
     registrations,
 )
 from app.errors import InvalidField, NotFound
-from app.policy import UnknownRegion, profile_for_region
+from app.policy import UnknownRegion, load_profiles, profile_for_region
 from app.projection import ledger
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute
@@ -414,6 +416,42 @@ async def put_alias(
     await audit(conn, ctx, "alias.put", f"{inst}/{kind}/{local}", {"target": shown})
     rc.institutions.add(inst)
     return {"institution_code": inst, "kind": kind, "local_code": local, "target": shown}
+
+
+async def put_calendar_day(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, day: date, body: s.CalendarDayIn
+) -> dict[str, Any]:
+    stmt = insert(calendar_overrides).values(day=day, working=body.working, note=body.note)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[calendar_overrides.c.day],
+            set_={"working": body.working, "note": body.note},
+        )
+    )
+    await audit(conn, ctx, "calendar.put", day.isoformat(), body.model_dump(mode="json"))
+    # Only profiles that count working days (a notice period, an unbinding deadline) can move.
+    counting = [
+        p.id for p in load_profiles().values() if p.notice is not None or p.unbinding is not None
+    ]
+    insts = [
+        c
+        for (c,) in await conn.execute(
+            select(institutions.c.code).where(institutions.c.profile_id.in_(counting))
+        )
+    ]
+    staff = await conn.execute(
+        select(registrations.c.practitioner_token)
+        .where(registrations.c.institution_code.in_(insts))
+        .distinct()
+    )
+    rc.practitioners |= {t for (t,) in staff}
+    rc.institutions |= set(insts)
+    return {
+        "day": day.isoformat(),
+        "working": body.working,
+        "note": body.note,
+        "rejudged_institutions": len(insts),
+    }
 
 
 # -- reads --------------------------------------------------------------------------------------
