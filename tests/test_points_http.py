@@ -148,7 +148,7 @@ async def test_credit_file_lists_violations_appeals_and_sanctions(h: Harness) ->
 
 
 async def test_simulation_writes_nothing_and_names_bad_fields(h: Harness) -> None:
-    body = {
+    body: dict[str, Any] = {
         "profile": "jining-2024",
         "as_of": "2026-12-31",
         "events": [
