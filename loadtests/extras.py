@@ -143,23 +143,32 @@ def staleness(
     try:
         for p in procs:
             servers.wait_ready(p, "/readyz")
-        load: dict[str, Any] = {}
-        est = writes * 0.05 + 3
+        # Check load on both processes for as long as the writes last (bounded: 30 min).
+        done = threading.Event()
+        load: dict[str, list[dict[str, Any]]] = {p.url: [] for p in procs}
+        deadline = time.monotonic() + 1800
 
         def bg(i: int) -> None:
-            load[procs[i].url] = loadgen.run(
-                wrk, procs[i].url + "/v1/checks", bodies, keys["gateway"], est, 16
-            )
+            while not done.is_set() and time.monotonic() < deadline:
+                load[procs[i].url].append(
+                    loadgen.run(wrk, procs[i].url + "/v1/checks", bodies, keys["gateway"], 2.0, 16)
+                )
 
         threads = [threading.Thread(target=bg, args=(i,), daemon=True) for i in range(2)]
         for th in threads:
             th.start()
         time.sleep(1.0)
-        out = asyncio.run(_staleness([p.url for p in procs], data, keys, writes))
-        for th in threads:
-            th.join(timeout=est + 130)
-        out["background_load"] = {
-            u: round(r["requests"] / (r["duration_us"] / 1e6)) for u, r in load.items()
+        try:
+            out = asyncio.run(_staleness([p.url for p in procs], data, keys, writes))
+        finally:
+            done.set()
+            for th in threads:
+                th.join(timeout=150)
+        out["background_load_req_s"] = {
+            u: round(
+                sum(r["requests"] for r in rs) / max(1e-9, sum(r["duration_us"] for r in rs) / 1e6)
+            )
+            for u, rs in load.items()
         }
         return out
     finally:
