@@ -83,13 +83,22 @@ def test_serve_demo_on_the_embedded_default(tmp_path: Path) -> None:
         )
         body = re.search(r"-d '(\{.*\})'", curl)
         assert body is not None
-        r = httpx.post(
-            f"http://127.0.0.1:{port}/v1/checks",
-            content=body.group(1),
-            headers={"Authorization": f"Bearer {keys['his']}", "Content-Type": "application/json"},
-        )
-        assert r.status_code == 200
-        assert r.json()["decision"] == "deny"
+        # Ready means serving; right after the demo load the answers may still come from
+        # PostgreSQL until the outbox is drained, then from the cache.
+        for _ in range(100):
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/v1/checks",
+                content=body.group(1),
+                headers={
+                    "Authorization": f"Bearer {keys['his']}",
+                    "Content-Type": "application/json",
+                },
+            )
+            assert r.status_code == 200
+            assert r.json()["decision"] == "deny"
+            if r.json()["source"] == "cache":
+                break
+            time.sleep(0.1)
         assert r.json()["source"] == "cache"
         assert _servers_of(data), "the embedded servers should be running under the data folder"
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +22,7 @@ from app.db.tables import idempotency_keys
 from app.errors import Conflict, InvalidField
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute
+from app.sync.mirror import Mirror
 
 log = logging.getLogger("claimgate.admin")
 
@@ -55,14 +57,16 @@ async def run_write(
     fingerprint = hashlib.sha256(
         orjson.dumps({"p": request.url.path, "b": body}, option=orjson.OPT_SORT_KEYS, default=str)
     ).hexdigest()
+    rt = runtime(request)
     result = await execute(
-        runtime(request).engine,
+        rt.engine,
         ctx,
         work,
         status=status,
         scope=scope,
         key=key,
         fingerprint=fingerprint,
+        mirror=rt.mirror,
     )
     # Which write, by which key, under which request id — never the body, which may hold
     # names and ID numbers (the audit log has the details).
@@ -85,8 +89,14 @@ async def execute(
     scope: str = "",
     key: str | None = None,
     fingerprint: str = "",
+    mirror: Mirror | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Run one write in one transaction; with ``key``, at most once per (scope, key)."""
+    """Run one write in one transaction; with ``key``, at most once per (scope, key).
+
+    With ``mirror``, the projections the write changed are also put into Redis (version-
+    guarded) after the commit and before the answer, so an acknowledged write is already what
+    checks read. The outbox still carries them: if this fails, the sync worker delivers.
+    """
     async with engine.begin() as conn:
         if key is not None:
             # Serialise retries of one key: the second waits, then finds the first's answer.
@@ -112,7 +122,7 @@ async def execute(
                 return int(prior[1]), dict(prior[2])
         rc = Recompute(conn)
         result = await work(conn, rc, ctx)
-        await rc.run()
+        written = await rc.run()
         if key is not None:
             await conn.execute(
                 idempotency_keys.insert().values(
@@ -122,5 +132,12 @@ async def execute(
                     status_code=status,
                     response=result,
                 )
+            )
+    if mirror is not None and written:
+        try:
+            await mirror.write(written)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "direct mirror write failed (%s); the outbox will deliver", type(exc).__name__
             )
     return status, result

@@ -22,6 +22,7 @@ from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
 from app.db.engine import make_engine
 from app.settings import Settings
+from app.sync.mirror import Mirror
 from app.sync.worker import SyncWorker
 
 log = logging.getLogger("claimgate.runtime")
@@ -51,6 +52,7 @@ class Runtime:
     checks: CheckService
     worker: SyncWorker | None
     attempts: AttemptRecorder
+    mirror: Mirror
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -72,7 +74,7 @@ class Runtime:
         )
         checks = CheckService(redis=redis, engine=engine, l1=l1, pii_secret=settings.pii_secret)
         attempts = AttemptRecorder(engine, settings.pii_secret)
-        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts)
+        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, Mirror(redis))
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.append(asyncio.create_task(coro, name=name))

@@ -52,9 +52,9 @@ class Recompute:
     practitioners: set[str] = field(default_factory=set)
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
-    written: list[str] = field(default_factory=list)
+    written: list[tuple[str, int, Any]] = field(default_factory=list)  # (key, version, doc)
 
-    async def run(self) -> list[str]:
+    async def run(self) -> list[tuple[str, int, Any]]:
         """Recompute everything collected so far; a second call only does what came after."""
         todo_p, self.practitioners = sorted(self.practitioners), set()
         self.institutions |= await self._practitioners(todo_p)

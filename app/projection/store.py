@@ -18,10 +18,10 @@ T = TypeVar("T")
 
 async def write_docs(
     conn: AsyncConnection, docs: Sequence[tuple[str, str | None, Any]]
-) -> list[str]:
+) -> list[tuple[str, int, Any]]:
     """Upsert (key, institution, doc) rows whose doc differs from the stored one.
 
-    Returns the keys written. Unchanged documents keep their version, so a no-op write
+    Returns (key, version, doc) of what was written. Unchanged documents keep their version, so a no-op write
     produces no outbox traffic. Set-based: a handful of statements for any number of rows.
     """
     if not docs:
@@ -69,7 +69,7 @@ async def write_docs(
             insert(outbox).values([{"key": r["key"], "version": r["version"]} for r in chunk])
         )
     await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return [k for k, _, _ in changed]
+    return [(r["key"], r["version"], r["doc"]) for r in rows]
 
 
 def _chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
