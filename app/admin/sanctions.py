@@ -46,9 +46,7 @@ def _key(iv: dict[str, Any]) -> tuple[Any, ...]:
     return (iv["start"], iv["end"], iv["status"], iv["rule"], iv.get("institution"))
 
 
-def _changes(
-    before: dict[str, Any], after: dict[str, Any], secret_token: str, display: str
-) -> list[dict[str, Any]]:
+def _changes(before: dict[str, Any], after: dict[str, Any], display: str) -> list[dict[str, Any]]:
     """Intervals added or removed, per subject, in words an officer reads."""
     out: list[dict[str, Any]] = []
     for subject in sorted(set(before) | set(after)):
@@ -164,7 +162,7 @@ async def record_violation(
         **{k: payload[k] for k in ("date", "points", "item", "description")},
         "department_code": body.department_code,
         "period": _period_points(after, token, profile_id, body.date),
-        "changes": _changes(before, after, token, display),
+        "changes": _changes(before, after, display),
     }
 
 
@@ -213,7 +211,7 @@ async def decide_appeal(
     await rc.run()
     after = await _snapshot(conn, token)
     display = await _display(conn, token)
-    return {**payload, "changes": _changes(before, after, token, display)}
+    return {**payload, "changes": _changes(before, after, display)}
 
 
 async def record_exam(
@@ -237,7 +235,7 @@ async def record_exam(
         "event_id": event_id,
         "practitioner_code": display,
         **payload,
-        "changes": _changes(before, after, token, display),
+        "changes": _changes(before, after, display),
     }
 
 
