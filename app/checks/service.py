@@ -97,7 +97,7 @@ class CheckService:
                 log.warning("unreadable value in Redis; answering from PostgreSQL")
                 raise CacheCold() from None
             out.update(fetched)
-            l1.put_many([e for e in fetched if e[0] != BUILT_KEY], epoch)
+            l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
         return out
 
     async def _fetch_db(self, keys: list[str]) -> dict[str, Entry]:
@@ -134,6 +134,9 @@ class CheckService:
                 keys2.discard(BUILT_KEY)
             got.update(await fetch(sorted(keys2)))
             if check_built and BUILT_KEY in keys2 and got[BUILT_KEY] is None:
+                # Misses seen while the mirror is not built say nothing about the truth: keep
+                # none of them in the L1, or they would outlive the rebuild's "*" invalidation.
+                self.l1.invalidate([k for k, e in got.items() if e is None])
                 raise CacheCold()
 
         answers = []
