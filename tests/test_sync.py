@@ -544,3 +544,42 @@ async def test_the_periodic_reconciliation_repairs_drift_by_itself(servers: Serv
         assert decode(now) == decode(good)
         assert h.runtime.worker is not None
         assert h.runtime.worker.last_verify is not None
+
+
+async def test_a_redis_flushed_during_a_rebuild_is_not_marked_built(quiet: Harness) -> None:
+    """Redis restarted empty mid-rebuild must not end up 'built' over documents it lost: a
+    missing document would then read as INSTITUTION_UNKNOWN instead of falling back."""
+    h = quiet
+    await f.world(h)
+    redis, engine = h.runtime.redis, h.runtime.engine
+    await SyncWorker(engine, redis).drain()  # nothing left in the outbox: only the rebuild matters
+    await redis.flushdb()
+    real_write = Mirror.write
+    flushed = False
+
+    async def flush_after_first_chunk(self: Mirror, rows: Any, *, publish: bool = True) -> int:
+        nonlocal flushed
+        n = await real_write(self, rows, publish=publish)
+        if not flushed:
+            flushed = True
+            await redis.flushdb()  # the restart, between two chunks
+        return n
+
+    Mirror.write = flush_after_first_chunk  # type: ignore[method-assign]
+    try:
+        report = await rebuild(engine, redis, chunk=1)
+    finally:
+        Mirror.write = real_write  # type: ignore[method-assign]
+    assert flushed
+    assert not report.complete
+    assert not await redis.exists(BUILT_KEY)
+    answer = await f.check(h)
+    assert (answer["decision"], answer["source"]) == ("allow", "database")
+    report = await rebuild(engine, redis)
+    assert report.complete
+    for _ in range(40):
+        answer = await f.check(h)
+        if answer["source"] == "cache":
+            break
+        await asyncio.sleep(0.05)
+    assert (answer["decision"], answer["source"]) == ("allow", "cache")

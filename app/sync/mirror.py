@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,19 @@ log = logging.getLogger("claimgate.sync")
 
 REBUILD_LOCK = "cg:meta:rebuilding"
 REBUILD_LOCK_TTL_S = 15
+REBUILD_TOKEN = "cg:meta:rebuild-token"
+
+# KEYS[1] = the rebuild's token key, KEYS[2] = the built marker. The marker is set only if the
+# token this rebuild wrote at its start is still there: a Redis flushed or restarted during the
+# rebuild lost the token too, and must not be marked built over documents it no longer holds.
+FINISH_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 # Repair overwrites a value that is older, equal-versioned but different, unreadable, or claims
 # a version above ARGV[2] (the highest ever issued); it never undoes a newer honest write.
@@ -61,6 +75,7 @@ class RebuildReport:
     projections: int
     written: int
     seconds: float
+    complete: bool = True
 
 
 async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> RebuildReport:
@@ -72,6 +87,8 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
     t0 = time.monotonic()
     mirror = Mirror(redis)
     total = written = 0
+    token = uuid.uuid4().hex
+    await redis.set(REBUILD_TOKEN, token, ex=3600)
     async with engine.connect() as conn:
         result = await conn.stream(
             select(projections.c.key, projections.c.version, projections.c.doc).execution_options(
@@ -84,10 +101,14 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
             total += len(rows)
             await redis.expire(REBUILD_LOCK, REBUILD_LOCK_TTL_S)  # Redis 6.2 has no XX
     # Encoded like every other value, so a check can fetch it in the same MGET as documents.
-    await redis.set(BUILT_KEY, encode(0, {"built_at": time.time(), "projections": total}))
+    marker = encode(0, {"built_at": time.time(), "projections": total})
+    complete = bool(await redis.eval(FINISH_SCRIPT, 2, REBUILD_TOKEN, BUILT_KEY, token, marker))
     await redis.publish(INVALIDATION_CHANNEL, "*")
-    report = RebuildReport(total, written, time.monotonic() - t0)
-    log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
+    report = RebuildReport(total, written, time.monotonic() - t0, complete)
+    if complete:
+        log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
+    else:
+        log.warning("Redis lost its data during the rebuild; not marked built, will rebuild again")
     return report
 
 
