@@ -97,7 +97,7 @@ class CheckService:
                 log.warning("unreadable value in Redis; answering from PostgreSQL")
                 raise CacheCold() from None
             out.update(fetched)
-            l1.put_many([e for e in fetched if e[0] != BUILT_KEY], epoch)
+            l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
         return out
 
     async def _fetch_db(self, keys: list[str]) -> dict[str, Entry]:
