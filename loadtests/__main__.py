@@ -35,7 +35,7 @@ import httpx
 import orjson
 import redis
 
-from loadtests import extras, loadgen, servers
+from loadtests import extras, loadgen, report, servers
 from loadtests.dataset import Dataset
 from loadtests.seed import Target, prepare, seed
 
@@ -586,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         or RESULTS / f"{started:%Y%m%dT%H%M%SZ}-scale{a.scale}{'-quick' if a.quick else ''}.json"
     )
     path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
-    print(f"\nwrote {path}")
+    path.with_suffix(".md").write_text(report.markdown(orjson.loads(path.read_bytes())))
+    print(f"\nwrote {path} and {path.with_suffix('.md').name}")
     return 0
 
 
