@@ -149,7 +149,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
     from app.api.runtime import make_redis
     from app.auth.keys import create_key, revoke_key
-    from app.cache.layout import KEYS_CHANNEL
+    from app.cache.layout import keys_channel
     from app.codes import normalize
     from app.db.engine import make_engine
 
@@ -167,7 +167,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 n = await revoke_key(conn, args.key)
                 print(f"revoked {n} key(s)")
         try:
-            await redis.publish(KEYS_CHANNEL, "changed")
+            await redis.publish(keys_channel(redis), "changed")
         except Exception:
             print(
                 "note: Redis unreachable; workers pick the change up within "

@@ -26,7 +26,6 @@ from sqlalchemy.engine import make_url
 from app.api.main import create_app
 from app.api.runtime import Runtime
 from app.auth.keys import create_key
-from app.cache.layout import KEYS_CHANNEL
 from app.cli import migrate
 from app.settings import Settings
 
@@ -167,4 +166,4 @@ async def h(servers: Servers) -> AsyncIterator[Harness]:
         yield harness
 
 
-__all__ = ["KEYS_CHANNEL", "Harness", "Servers", "make_settings", "reset", "start_harness"]
+__all__ = ["Harness", "Servers", "make_settings", "reset", "start_harness"]

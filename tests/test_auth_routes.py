@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 from app.api.deps import route_roles
 from app.api.main import create_app
 from app.auth.keys import ROLES, create_key, revoke_key
-from app.cache.layout import KEYS_CHANNEL
+from app.cache.layout import keys_channel
 from app.settings import Settings
 from tests import factories as f
 from tests.conftest import Harness, Servers, make_settings, reset, start_harness
@@ -217,7 +217,7 @@ async def test_a_revoked_key_is_refused_everywhere_within_a_second(slow_refresh:
     async with rt.engine.begin() as conn:
         for key_id, _ in doomed.values():
             assert await revoke_key(conn, str(key_id)) == 1
-    await rt.redis.publish(KEYS_CHANNEL, "changed")
+    await rt.redis.publish(keys_channel(rt.redis), "changed")
     revoked = loop.time()
     while (await send(h.client, status, f"Bearer {doomed['ops'][1]}")).status_code != 401:
         assert loop.time() - revoked < 1.0, "a revoked key still works a second later"

@@ -21,10 +21,10 @@ from sqlalchemy import text
 from app.cache.l1 import MISSING
 from app.cache.layout import (
     BUILT_KEY,
-    INVALIDATION_CHANNEL,
     decode,
     encode,
     institution_key,
+    invalidation_channel,
     known_key,
     view_key,
 )
@@ -184,7 +184,7 @@ async def test_two_workers_draining_at_once_leave_every_key_at_its_latest_versio
     seen: dict[str, list[int]] = defaultdict(list)
     watcher = Redis.from_url(h.runtime.settings.redis_url or "")
     pubsub = watcher.pubsub()
-    await pubsub.subscribe(INVALIDATION_CHANNEL)
+    await pubsub.subscribe(invalidation_channel(watcher))
     stop = asyncio.Event()
 
     async def watch() -> None:

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from app.cache.layout import INVALIDATION_CHANNEL, KEYS_CHANNEL, decode
+from app.cache.layout import decode, invalidation_channel, keys_channel
 
 log = logging.getLogger("claimgate.l1")
 
@@ -92,7 +92,8 @@ async def run_subscriber(
     while not stop.is_set():
         pubsub = redis.pubsub()
         try:
-            await pubsub.subscribe(INVALIDATION_CHANNEL, KEYS_CHANNEL)
+            keys_ch = keys_channel(redis)
+            await pubsub.subscribe(invalidation_channel(redis), keys_ch)
             l1.clear()
             l1.healthy = True
             backoff = 0.05
@@ -104,7 +105,7 @@ async def run_subscriber(
                 if msg["type"] != "message":
                     continue
                 data = msg["data"]
-                if msg["channel"] == KEYS_CHANNEL.encode():
+                if msg["channel"] == keys_ch.encode():
                     await on_keys_changed()
                 elif data == b"*":
                     l1.clear()

@@ -14,8 +14,21 @@ import orjson
 
 PREFIX = "cg:"
 BUILT_KEY = "cg:meta:built"
-INVALIDATION_CHANNEL = "cg:inv"
-KEYS_CHANNEL = "cg:keys"
+
+
+def _db(redis: Any) -> int:
+    return int(redis.connection_pool.connection_kwargs.get("db", 0) or 0)
+
+
+# Pub/sub is server-wide, not per database index: a deployment's channels carry its database
+# index, so two deployments (or a test suite) sharing one Redis server never empty each
+# other's L1s or reload each other's keys.
+def invalidation_channel(redis: Any) -> str:
+    return f"cg:inv:{_db(redis)}"
+
+
+def keys_channel(redis: Any) -> str:
+    return f"cg:keys:{_db(redis)}"
 
 
 def institution_key(institution: str) -> str:

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cache.layout import BUILT_KEY, CAS_SCRIPT, INVALIDATION_CHANNEL, decode, encode
+from app.cache.layout import BUILT_KEY, CAS_SCRIPT, decode, encode, invalidation_channel
 from app.db.tables import projections
 from app.projection.store import read_docs
 
@@ -66,7 +66,7 @@ class Mirror:
                 await self._cas(keys=[key], args=[encode(version, doc)], client=pipe)
             results = await pipe.execute()
         if publish:
-            await self.redis.publish(INVALIDATION_CHANNEL, "\n".join(k for k, _, _ in rows))
+            await self.redis.publish(invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows))
         return sum(1 for r in results if r == 1)
 
 
@@ -103,7 +103,7 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
     # Encoded like every other value, so a check can fetch it in the same MGET as documents.
     marker = encode(0, {"built_at": time.time(), "projections": total})
     complete = bool(await redis.eval(FINISH_SCRIPT, 2, REBUILD_TOKEN, BUILT_KEY, token, marker))
-    await redis.publish(INVALIDATION_CHANNEL, "*")
+    await redis.publish(invalidation_channel(redis), "*")
     report = RebuildReport(total, written, time.monotonic() - t0, complete)
     if complete:
         log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
@@ -185,5 +185,5 @@ async def _repair(
         async with engine.connect() as conn:
             current = await read_docs(conn, written)
         await Mirror(redis).write([(k, v, d) for k, (v, d) in current.items()], publish=False)
-    await redis.publish(INVALIDATION_CHANNEL, "\n".join(k for k, _ in fix))
+    await redis.publish(invalidation_channel(redis), "\n".join(k for k, _ in fix))
     return len(written)
