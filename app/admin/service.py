@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -176,6 +176,42 @@ def _practitioner_out(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _add_dated(
+    conn: AsyncConnection,
+    rc: Recompute,
+    ctx: WriteContext,
+    *,
+    table: Table,
+    event: str,
+    token: str,
+    values: dict[str, Any],
+) -> int:
+    """Insert a registration or agreement row with its ledger event and audit row."""
+    new_id: int = (
+        await conn.execute(
+            table.insert().values(practitioner_token=token, **values).returning(table.c.id)
+        )
+    ).scalar_one()
+    change = {
+        "id": new_id,
+        **{k: s.iso(v) if isinstance(v, date) else v for k, v in values.items()},
+    }
+    await ledger.append(
+        conn,
+        ctx,
+        event,
+        change,
+        practitioner=token,
+        institution=values["institution_code"],
+        department=values.get("department_code"),
+        occurred_on=values["start"],
+    )
+    await audit(conn, ctx, event.replace("_added", ".add"), str(new_id), change)
+    rc.practitioners.add(token)
+    rc.institutions.add(values["institution_code"])
+    return new_id
+
+
 async def add_registration(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: s.RegistrationIn, secret: str
 ) -> dict[str, Any]:
@@ -186,39 +222,10 @@ async def add_registration(
     await require_department(
         conn, body.institution_code, body.department_code, "body.department_code"
     )
-    reg_id = (
-        await conn.execute(
-            registrations.insert()
-            .values(
-                practitioner_token=token,
-                institution_code=body.institution_code,
-                department_code=body.department_code,
-                start=body.start,
-                end=body.end,
-            )
-            .returning(registrations.c.id)
-        )
-    ).scalar_one()
-    change = {
-        "id": reg_id,
-        "institution_code": body.institution_code,
-        "department_code": body.department_code,
-        "start": s.iso(body.start),
-        "end": s.iso(body.end),
-    }
-    await ledger.append(
-        conn,
-        ctx,
-        "registration_added",
-        change,
-        practitioner=token,
-        institution=body.institution_code,
-        department=body.department_code,
-        occurred_on=body.start,
+    values = body.model_dump(include={"institution_code", "department_code", "start", "end"})
+    reg_id = await _add_dated(
+        conn, rc, ctx, table=registrations, event="registration_added", token=token, values=values
     )
-    await audit(conn, ctx, "registration.add", str(reg_id), change)
-    rc.practitioners.add(token)
-    rc.institutions.add(body.institution_code)
     return await get_registration(conn, reg_id)
 
 
@@ -266,36 +273,10 @@ async def add_agreement(
         conn, body.practitioner_code, secret, "body.practitioner_code"
     )
     await require_institution(conn, body.institution_code, "body.institution_code")
-    agr_id = (
-        await conn.execute(
-            agreements.insert()
-            .values(
-                practitioner_token=token,
-                institution_code=body.institution_code,
-                start=body.start,
-                end=body.end,
-            )
-            .returning(agreements.c.id)
-        )
-    ).scalar_one()
-    change = {
-        "id": agr_id,
-        "institution_code": body.institution_code,
-        "start": s.iso(body.start),
-        "end": s.iso(body.end),
-    }
-    await ledger.append(
-        conn,
-        ctx,
-        "agreement_added",
-        change,
-        practitioner=token,
-        institution=body.institution_code,
-        occurred_on=body.start,
+    values = body.model_dump(include={"institution_code", "start", "end"})
+    agr_id = await _add_dated(
+        conn, rc, ctx, table=agreements, event="agreement_added", token=token, values=values
     )
-    await audit(conn, ctx, "agreement.add", str(agr_id), change)
-    rc.practitioners.add(token)
-    rc.institutions.add(body.institution_code)
     return await get_agreement(conn, agr_id)
 
 
