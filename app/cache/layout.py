@@ -57,13 +57,19 @@ def decode(raw: bytes | str) -> tuple[int, Any]:
     return int(raw[:16], 16), orjson.loads(raw[16:])
 
 
-# KEYS[1] = key, ARGV[1] = encoded value. Writes only when the stored version is older, so a
-# replayed or reordered outbox row can never overwrite a newer document.
+# KEYS[i] = key, ARGV[i] = its encoded value. Writes each value only when the stored version is
+# older, so a replayed or reordered write can never overwrite a newer document. Many keys per
+# call: the client's per-command cost, not Redis, bounds a rebuild. (On a Redis Cluster the
+# caller must group keys by slot; this service talks to a single primary.)
 CAS_SCRIPT = """
-local cur = redis.call('GET', KEYS[1])
-if cur and string.sub(cur, 1, 16) >= string.sub(ARGV[1], 1, 16) then
-  return 0
+local written = 0
+for i, key in ipairs(KEYS) do
+  local value = ARGV[i]
+  local cur = redis.call('GET', key)
+  if not cur or string.sub(cur, 1, 16) < string.sub(value, 1, 16) then
+    redis.call('SET', key, value)
+    written = written + 1
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
+return written
 """

@@ -20,6 +20,7 @@ from app.projection.store import read_docs
 
 log = logging.getLogger("claimgate.sync")
 
+CAS_BATCH = 500  # keys per script call
 REBUILD_LOCK = "cg:meta:rebuilding"
 REBUILD_LOCK_TTL_S = 15
 REBUILD_TOKEN = "cg:meta:rebuild-token"
@@ -62,12 +63,19 @@ class Mirror:
             return 0
         # The context manager resets the pipeline even when Redis fails mid-way.
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key, version, doc in rows:
-                await self._cas(keys=[key], args=[encode(version, doc)], client=pipe)
+            for i in range(0, len(rows), CAS_BATCH):
+                part = rows[i : i + CAS_BATCH]
+                await self._cas(
+                    keys=[k for k, _, _ in part],
+                    args=[encode(v, d) for _, v, d in part],
+                    client=pipe,
+                )
             results = await pipe.execute()
         if publish:
-            await self.redis.publish(invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows))
-        return sum(1 for r in results if r == 1)
+            await self.redis.publish(
+                invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows)
+            )
+        return sum(int(r) for r in results)
 
 
 @dataclass
