@@ -25,6 +25,8 @@ _ID_CHECK = "10X98765432"
 
 def normalize(raw: str) -> str:
     """Full-width to ASCII, drop every whitespace, upper-case: ``' h3708０２00001 '`` → ``H37080200001``."""
+    if raw.isascii():  # NFKC leaves ASCII unchanged; skip it on the common path
+        return "".join(raw.split()).upper() if not raw.isalnum() else raw.upper()
     return "".join(unicodedata.normalize("NFKC", raw).split()).upper()
 
 

@@ -9,9 +9,10 @@ cache's built marker, so that a cold or flushed Redis is never read as "unknown"
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,10 +196,30 @@ class CheckService:
         return answers, "database"
 
 
+class _DecisionIds:
+    """Unique decision ids, 32 hex digits like a UUID but a tenth of uuid4's cost per line:
+    80 random bits per process (renewed after a fork) followed by a 48-bit counter."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._next = itertools.count()
+
+    def __call__(self) -> str:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._prefix = os.urandom(10).hex()
+            self._next = itertools.count()
+        return f"{self._prefix}{next(self._next):012x}"
+
+
+decision_id = _DecisionIds()
+
+
 def stamp(answer: dict[str, Any], line: Line, source: str, checked_at: str) -> dict[str, Any]:
     answer["source"] = source
     answer["checked_at"] = checked_at
-    answer["decision_id"] = uuid.uuid4().hex
+    answer["decision_id"] = decision_id()
     answer["service_date"] = line.day
     if line.claim_id is not None:
         answer["claim_id"] = line.claim_id
