@@ -190,9 +190,14 @@ def _starts_here(
     statuses: frozenset[str],
 ) -> list[tuple[dt.date, str]]:
     """(first day, practitioner) of each sanction that began while registered here."""
+    # Registrations grouped once: an institution's staff is thousands, and a scan of all its
+    # registrations per practitioner made every re-judgement quadratic.
+    by_practitioner: dict[str, list[Registration]] = {}
+    for r in registrations:
+        by_practitioner.setdefault(r.practitioner, []).append(r)
     starts: set[tuple[dt.date, str]] = set()
     for practitioner, outcome in practitioners.items():
-        regs = [r for r in registrations if r.practitioner == practitioner]
+        regs = by_practitioner.get(practitioner, [])
         for iv in _sanctions(outcome, code, statuses):
             if _registered(regs, iv.start):
                 starts.add((iv.start, practitioner))
