@@ -40,6 +40,8 @@ from typing import Any
 import httpx
 import orjson
 
+from app.embedded import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTS = [("H37080200001", "370800"), ("H37081100002", "370800"), ("H62010200001", "620100")]
 SERVICE_DATE = "2026-11-20"
@@ -78,14 +80,6 @@ class Counts:
     other_errors: list[str] = field(default_factory=list)
 
 
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Stack:
     """The private servers and the two claimgate processes."""
 
@@ -102,9 +96,9 @@ class Stack:
         self.db_url = start_postgres(root, stop_at_exit=False)
         self.pg = get_server(root.resolve() / "pg", cleanup_mode=None)
         self._start_redis = start_redis
-        self.redis_port = _port()
+        self.redis_port = free_port()
         self.redis = start_redis(root, port=self.redis_port, persist=False, stop_at_exit=False)
-        self.api_port = _port()
+        self.api_port = free_port()
         self.env = {
             **os.environ,
             "CLAIMGATE_DATABASE_URL": self.db_url,

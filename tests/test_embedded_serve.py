@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from app.embedded import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data: Path) -> dict[str, str]:
@@ -71,7 +66,7 @@ def _servers_of(data: Path) -> list[int]:
 
 
 def test_serve_demo_on_the_embedded_default(tmp_path: Path) -> None:
-    data, port, log = tmp_path / "data", _port(), tmp_path / "serve.log"
+    data, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
     proc = _serve(data, port, log)
     try:
         _wait_ready(port, proc, log)

@@ -5,7 +5,6 @@ content type and body — matches what the document promises."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from schemathesis.checks import (
 from app.api.main import create_app
 from app.auth.keys import create_key
 from app.db.engine import make_engine
+from app.embedded import free_port
 from app.settings import Settings
 from tests.conftest import Servers, make_settings, reset
 
@@ -37,12 +37,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _prepare(s: Settings) -> dict[str, str]:
@@ -64,7 +58,7 @@ def live(servers: Servers) -> Iterator[tuple[str, dict[str, str]]]:
     asyncio.run(reset(servers))
     s = make_settings(servers)
     keys = asyncio.run(_prepare(s))
-    port = _port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(s),
