@@ -104,3 +104,12 @@ async def test_past_the_inflight_bound_a_fast_503_with_retry_after(servers: Serv
             "/v1/checks", json={**LINE, "service_date": "2026-11-22"}, headers=h.auth("his")
         )
         assert r.status_code == 200
+
+
+async def test_an_unparseable_body_without_a_key_is_401_not_400(h: Harness) -> None:
+    r = await h.client.post(
+        "/v1/checks",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 401

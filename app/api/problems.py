@@ -86,7 +86,14 @@ def install(app: FastAPI) -> None:
         return problem_response(422, validation_body(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # an unparseable body: the key is judged first here too
+            roles = route_roles(request.scope.get("route"))
+            if roles is not None:
+                try:
+                    authorize(request, roles)
+                except ProblemError as denied:
+                    return problem_response(denied.status, denied.body(), denied.headers)
         body = {
             "type": "about:blank",
             "title": str(exc.detail),
