@@ -75,7 +75,9 @@ async def _staleness(
                 json={
                     "action": action,
                     "institution_code": inst,
-                    "start": "2026-01-01",
+                    # Toggles dated one day apart: a restore dated the same day as the
+                    # suspension it should end would not end it (the engine is order-free).
+                    "start": (dt.date(2026, 1, 1) + dt.timedelta(days=n)).isoformat(),
                     "reason": "压测：时效测量",
                 },
             )
