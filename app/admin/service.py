@@ -506,8 +506,8 @@ async def get_practitioner(conn: AsyncConnection, code: str, secret: str) -> dic
     agrs = await conn.execute(
         select(agreements).where(agreements.c.practitioner_token == token).order_by(agreements.c.id)
     )
-    reg_list = [_registration_out(r._mapping, row.display_code) for r in regs]
-    agr_list = [_agreement_out(a._mapping, row.display_code) for a in agrs]
+    reg_list = [_dated_out(r._mapping, row.display_code) for r in regs]
+    agr_list = [_dated_out(a._mapping, row.display_code) for a in agrs]
     sites = sorted(
         {r["institution_code"] for r in reg_list} | {a["institution_code"] for a in agr_list}
     )
@@ -532,51 +532,39 @@ async def get_practitioner(conn: AsyncConnection, code: str, secret: str) -> dic
     }
 
 
-def _registration_out(m: Any, display: str) -> dict[str, Any]:
-    return {
+def _dated_out(m: Any, display: str) -> dict[str, Any]:
+    """A registration or agreement row as the API shows it."""
+    out = {
         "id": m["id"],
         "practitioner_code": display,
         "institution_code": m["institution_code"],
-        "department_code": m["department_code"],
-        "start": s.iso(m["start"]),
-        "end": s.iso(m["end"]),
     }
+    if "department_code" in m:
+        out["department_code"] = m["department_code"]
+    out["start"] = s.iso(m["start"])
+    out["end"] = s.iso(m["end"])
+    return out
 
 
-def _agreement_out(m: Any, display: str) -> dict[str, Any]:
-    return {
-        "id": m["id"],
-        "practitioner_code": display,
-        "institution_code": m["institution_code"],
-        "start": s.iso(m["start"]),
-        "end": s.iso(m["end"]),
-    }
+async def _get_dated(conn: AsyncConnection, table: Table, row_id: int, what: str) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            select(table, practitioners.c.display_code)
+            .join(practitioners, practitioners.c.token == table.c.practitioner_token)
+            .where(table.c.id == row_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist", code=f"{what.upper()}_NOT_FOUND")
+    return _dated_out(row._mapping, row.display_code)
 
 
 async def get_registration(conn: AsyncConnection, reg_id: int) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            select(registrations, practitioners.c.display_code)
-            .join(practitioners, practitioners.c.token == registrations.c.practitioner_token)
-            .where(registrations.c.id == reg_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"registration {reg_id} does not exist", code="REGISTRATION_NOT_FOUND")
-    return _registration_out(row._mapping, row.display_code)
+    return await _get_dated(conn, registrations, reg_id, "registration")
 
 
 async def get_agreement(conn: AsyncConnection, agr_id: int) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            select(agreements, practitioners.c.display_code)
-            .join(practitioners, practitioners.c.token == agreements.c.practitioner_token)
-            .where(agreements.c.id == agr_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"agreement {agr_id} does not exist", code="AGREEMENT_NOT_FOUND")
-    return _agreement_out(row._mapping, row.display_code)
+    return await _get_dated(conn, agreements, agr_id, "agreement")
 
 
 async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
