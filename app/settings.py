@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     max_inflight: int = Field(
         1024, ge=1, description="requests in flight per process; past it a fast 503 OVERLOADED"
     )
-    l1_size: int = Field(100_000, ge=0, description="in-process cache entries; 0 disables it")
+    l1_size: int = Field(
+        100_000,
+        ge=0,
+        description="in-process cache entries (documents, and verdicts as many); 0 disables it",
+    )
 
     db_pool_size: int = Field(10, ge=1)
     db_pool_overflow: int = Field(5, ge=0)

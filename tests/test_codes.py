@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import codes
-from app.checks.service import decision_id
+from app.checks.verdicts import decision_id
 
 
 @pytest.mark.parametrize(

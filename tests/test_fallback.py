@@ -204,6 +204,58 @@ async def test_a_flushed_redis_never_reads_a_known_practitioner_as_unknown(
         assert [r["decision"] for r in batch.json()["results"]] == list(EXPECTED.values())
 
 
+async def test_a_warm_l1_answers_unknown_codes_without_redis_but_a_cold_redis_is_never_believed(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No worker (nothing rebuilds behind the test's back), so no outbox watch either: the
+    # undrained outbox would send every check to PostgreSQL.
+    async with private_app(servers, tmp_path, run_sync_worker=False, max_staleness_s=0) as p:
+        h = p.h
+        await _world(h)
+        await rebuild(h.runtime.engine, h.runtime.redis)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while not h.runtime.l1.enabled:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+        # The world's writes and the rebuild publish invalidations; let the last one land so
+        # it does not empty the L1 after the warming check.
+        epoch = -1
+        while h.runtime.l1.epoch != epoch:
+            epoch = h.runtime.l1.epoch
+            await asyncio.sleep(0.2)
+        first = await f.check(h, practitioner_code=UNKNOWN, service_date="2026-11-22")
+        assert (first["source"], f.codes_of(first)) == ("cache", {"PRACTITIONER_UNKNOWN": True})
+        assert (await f.check(h, service_date="2026-11-22"))["source"] == "cache"
+
+        reads: list[object] = []
+        real_mget = h.runtime.redis.mget
+
+        async def counted_mget(*args: Any, **kwargs: Any) -> Any:
+            reads.append(args)
+            return await real_mget(*args, **kwargs)
+
+        monkeypatch.setattr(h.runtime.redis, "mget", counted_mget)
+        # Another day: not a remembered verdict, but every document it needs is in the L1,
+        # the "unknown" among them included — no round trip, not even for the built marker.
+        again = await f.check(h, practitioner_code=UNKNOWN, service_date="2026-11-21")
+        assert (again["source"], f.codes_of(again)) == ("cache", {"PRACTITIONER_UNKNOWN": True})
+        assert reads == []
+
+        await h.runtime.redis.flushdb()
+        # A code the L1 never saw is read from the flushed Redis as absent; the built marker
+        # is gone too, so the answer comes from PostgreSQL, not from the empty cache.
+        fresh = await f.check(h, practitioner_code="D370802000098", service_date="2026-11-21")
+        assert fresh["source"] == "database"
+        assert f.codes_of(fresh) == {"PRACTITIONER_UNKNOWN": True}
+        assert reads, "the unseen code was not looked up in Redis"
+        # What the L1 read while the copy was complete it still answers from, "unknown" included.
+        known = await f.check(h, service_date="2026-11-20")
+        assert (known["source"], known["decision"]) == ("cache", "allow")
+        still = await f.check(h, practitioner_code=UNKNOWN, service_date="2026-11-20")
+        assert (still["source"], f.codes_of(still)) == ("cache", {"PRACTITIONER_UNKNOWN": True})
+
+
 def _closed_port_url(scheme: str) -> str:
     return f"{scheme}://127.0.0.1:{free_port()}/" + ("claimgate" if "postgres" in scheme else "0")
 

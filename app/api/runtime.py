@@ -72,7 +72,13 @@ class Runtime:
             if settings.run_sync_worker
             else None
         )
-        checks = CheckService(redis=redis, engine=engine, l1=l1, pii_secret=settings.pii_secret)
+        checks = CheckService(
+            redis=redis,
+            engine=engine,
+            l1=l1,
+            pii_secret=settings.pii_secret,
+            memo_size=settings.l1_size,
+        )
         attempts = AttemptRecorder(engine, settings.pii_secret)
         return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, Mirror(redis))
 

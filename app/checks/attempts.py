@@ -18,15 +18,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.checks.service import Line
+from app.checks.lines import Line
 from app.codes import practitioner_token
 from app.db.tables import sanctioned_attempts
 
 log = logging.getLogger("claimgate.attempts")
-
-SANCTION_CODES = frozenset(
-    {"PRACTITIONER_SUSPENDED", "PRACTITIONER_TERMINATED", "CODE_LOCKED", "CODE_CANCELLED"}
-)
 
 
 class AttemptRecorder:
@@ -45,13 +41,8 @@ class AttemptRecorder:
         self.recorded = 0
         self.dropped = 0
 
-    def note(self, line: Line, answer: dict[str, Any]) -> None:
-        """Called for every answer; cheap unless a sanction code is among the reasons."""
-        if not answer["reasons"]:
-            return
-        codes = [r["code"] for r in answer["reasons"] if r["code"] in SANCTION_CODES]
-        if not codes:
-            return
+    def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None:
+        """Called for an answer with sanction codes among its reasons (Verdict.sanctions)."""
         if len(self._buf) == self._buf.maxlen:
             self.dropped += 1
         self._buf.append(
@@ -61,9 +52,9 @@ class AttemptRecorder:
                 "department_code": line.department,
                 "practitioner_token": practitioner_token(line.practitioner, self.pii_secret),
                 "service_date": date.fromisoformat(line.day),
-                "reasons": codes,
+                "reasons": list(codes),
                 "emergency": line.emergency,
-                "decision_id": answer["decision_id"],
+                "decision_id": decision_id,
                 "claim_id": line.claim_id,
             }
         )

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.deps import admits, authorize, runtime
 from app.api.runtime import Runtime
 from app.auth.keys import Principal
+from app.checks.lines import Line
 from app.checks.schemas import BatchIn, BatchOut, CheckIn, CheckOut
-from app.checks.service import Line, now_iso, stamp
+from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_head
 from app.errors import Forbidden, PayloadTooLarge
 from app.fields import today_shanghai
 
@@ -27,7 +28,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _line(c: CheckIn, today: date) -> Line:
+def line_of(c: CheckIn, today: date) -> Line:
     return Line(
         c.institution_code,
         c.department_code,
@@ -46,47 +47,52 @@ def _principal(request: Request) -> Principal:
     return authorize(request, CHECK_ROLES)
 
 
-async def answer_one(rt: Runtime, principal: Principal, body: CheckIn) -> bytes:
+def _answers(
+    rt: Runtime, lines: Sequence[Line], verdicts: list[Verdict], source: str
+) -> list[bytes]:
+    head = stamp_head(source, now_iso())
+    out = []
+    for ln, v in zip(lines, verdicts, strict=True):
+        did = decision_id()
+        out.append(render(v, head, did, ln.day, ln.claim_id))
+        if v.sanctions:
+            rt.attempts.note(ln, v.sanctions, did.decode())
+    return out
+
+
+async def answer_one(rt: Runtime, principal: Principal, line: Line) -> bytes:
     """The answer to one check, as JSON bytes (shared by the route and the fast path)."""
-    if not principal.may_check(body.institution_code):
+    if not principal.may_check(line.institution):
         raise Forbidden(
             f"this key is bound to {', '.join(sorted(principal.institutions))} and may not "
-            f"check claims of {body.institution_code}",
+            f"check claims of {line.institution}",
             field="body.institution_code",
             code="INSTITUTION_FORBIDDEN",
         )
-    line = _line(body, today_shanghai())
-    answers, source = await rt.checks.check([line])
-    answer = stamp(answers[0], line, source, now_iso())
-    rt.attempts.note(line, answer)
-    return orjson.dumps(answer)
+    verdicts, source = await rt.checks.check([line])
+    return _answers(rt, [line], verdicts, source)[0]
 
 
-async def answer_batch(rt: Runtime, principal: Principal, body: BatchIn) -> bytes:
+async def answer_batch(rt: Runtime, principal: Principal, lines: Sequence[Line]) -> bytes:
     """The answers to a batch, in order, as JSON bytes (shared by the route and the fast path)."""
     limit = rt.settings.batch_max_lines
-    if len(body.checks) > limit:
+    if len(lines) > limit:
         raise PayloadTooLarge(
-            f"a batch holds at most {limit} lines; this one has {len(body.checks)} — split it",
+            f"a batch holds at most {limit} lines; this one has {len(lines)} — split it",
             field="body.checks",
             code="BATCH_TOO_LARGE",
         )
-    for i, c in enumerate(body.checks):
-        if not principal.may_check(c.institution_code):
+    for i, ln in enumerate(lines):
+        if not principal.may_check(ln.institution):
             raise Forbidden(
-                f"line {i}: this key may not check claims of {c.institution_code}; "
+                f"line {i}: this key may not check claims of {ln.institution}; "
                 "the whole batch was refused",
                 field=f"body.checks.{i}.institution_code",
                 code="INSTITUTION_FORBIDDEN",
             )
-    today = today_shanghai()
-    lines = [_line(c, today) for c in body.checks]
-    answers, source = await rt.checks.check(lines)
-    at = now_iso()
-    results = [stamp(a, ln, source, at) for a, ln in zip(answers, lines, strict=True)]
-    for ln, res in zip(lines, results, strict=True):
-        rt.attempts.note(ln, res)
-    return orjson.dumps({"results": results, "source": source})
+    verdicts, source = await rt.checks.check(lines)
+    answers = _answers(rt, lines, verdicts, source)
+    return b'{"results":[' + b",".join(answers) + b'],"source":"%s"}' % source.encode()
 
 
 @router.post("/checks", response_model=CheckOut, responses=_ERRORS)
@@ -94,7 +100,8 @@ async def answer_batch(rt: Runtime, principal: Principal, body: BatchIn) -> byte
 async def check(body: CheckIn, request: Request) -> Response:
     """May the fund pay for this claim line? Every finding is returned, blocking or not."""
     principal = _principal(request)
-    return Response(await answer_one(runtime(request), principal, body), media_type=JSON)
+    line = line_of(body, today_shanghai())
+    return Response(await answer_one(runtime(request), principal, line), media_type=JSON)
 
 
 @router.post(
@@ -106,4 +113,6 @@ async def check(body: CheckIn, request: Request) -> Response:
 async def check_batch(body: BatchIn, request: Request) -> Response:
     """Up to ``CLAIMGATE_BATCH_MAX_LINES`` checks in one body, answered in order."""
     principal = _principal(request)
-    return Response(await answer_batch(runtime(request), principal, body), media_type=JSON)
+    today = today_shanghai()
+    lines = [line_of(c, today) for c in body.checks]
+    return Response(await answer_batch(runtime(request), principal, lines), media_type=JSON)

@@ -1,22 +1,24 @@
 """Answering checks: fetch the documents (L1 → Redis, or PostgreSQL when Redis cannot answer),
-then decide. At most two round trips per request, whatever the batch size.
+then decide. At most two round trips per request, whatever the batch size, and none for a line
+whose verdict the memo holds (app.checks.verdicts).
 
 Round 1 fetches, per line, the institution document, the practitioner's view and a possible
 local-code alias — all under the institution's hash tag. Round 2, only for lines that round 1
-could not settle, fetches the aliased view, the practitioner's global "known" marker and the
-cache's built marker, so that a cold or flushed Redis is never read as "unknown".
+could not settle, fetches the aliased view and the practitioner's global "known" marker.
+
+A key Redis does not hold means "unknown" only while Redis holds a complete copy; a cold or
+flushed Redis holds nothing. So whenever a negative that decides an answer comes from Redis in
+this request, round 2 also asks for the cache's built marker, and without it the request is
+answered from PostgreSQL. Negatives the L1 holds were checked that way when they were read, and
+stay true until an invalidation evicts them, so a warm L1 answers unknown codes with no round
+trip at all.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,22 +29,16 @@ from app import codes
 from app.cache.l1 import MISSING, Entry, L1Cache
 from app.cache.layout import BUILT_KEY, alias_key, decode, institution_key, known_key, view_key
 from app.checks.decide import decide
+from app.checks.lines import Line
+from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
 from app.errors import Unavailable
 from app.projection.store import read_docs
 
 log = logging.getLogger("claimgate.checks")
 
-Fetch = Callable[[list[str]], Awaitable[dict[str, Entry]]]
-
-
-@dataclass(slots=True)
-class Line:
-    institution: str
-    department: str
-    practitioner: str
-    day: str
-    emergency: bool
-    claim_id: str | None
+# keys, built-marker policy → (entries, keys among them read from Redis just now)
+Fetch = Callable[[list[str], int], Awaitable[tuple[dict[str, Entry], set[str]]]]
+NO_MARKER, MARKER_IF_READING, MARKER_ALWAYS = 0, 1, 2
 
 
 class CacheCold(Exception):
@@ -57,11 +53,13 @@ class CheckService:
         engine: AsyncEngine,
         l1: L1Cache,
         pii_secret: str,
+        memo_size: int = 100_000,
         redis_retry_s: float = 1.0,
     ) -> None:
         self.redis = redis
         self.engine = engine
         self.l1 = l1
+        self.memo = VerdictMemo(memo_size)
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
         self._redis_down_until = 0.0
@@ -71,45 +69,46 @@ class CheckService:
         self.degraded_answers = 0
 
     # -- fetchers ---------------------------------------------------------------------------
-    async def _fetch_cache(self, keys: list[str]) -> dict[str, Entry]:
+    async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
+        """Entries for ``keys`` (L1 first) and the keys read from Redis. The built marker is
+        read with them as ``marker`` says, and always from Redis: a FLUSHDB publishes nothing,
+        so an L1 copy of it would read a flushed cache as "unknown"."""
         l1 = self.l1
         out: dict[str, Entry] = {}
         todo: list[str] = []
         if l1.enabled:
             for k in keys:
-                # The built marker is always asked of Redis: a FLUSHDB publishes nothing, so an
-                # L1 copy of it would read a flushed cache as "unknown".
-                e = MISSING if k == BUILT_KEY else l1.get(k)
+                e = l1.get(k)
                 if e is MISSING:
                     todo.append(k)
                 else:
                     out[k] = e
         else:
-            todo = keys
-        if todo:
-            epoch = l1.epoch
-            raws = await self.redis.mget(todo)
-            try:
-                fetched = [
-                    (k, decode(r) if r is not None else None)
-                    for k, r in zip(todo, raws, strict=True)
-                ]
-            except ValueError:
-                log.warning("unreadable value in Redis; answering from PostgreSQL")
-                raise CacheCold() from None
-            out.update(fetched)
-            l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
-        return out
+            todo = list(keys)
+        if marker == MARKER_ALWAYS or (todo and marker == MARKER_IF_READING):
+            todo.append(BUILT_KEY)
+        if not todo:
+            return out, set()
+        epoch = l1.epoch
+        raws = await self.redis.mget(todo)
+        try:
+            fetched = [
+                (k, decode(r) if r is not None else None) for k, r in zip(todo, raws, strict=True)
+            ]
+        except ValueError:
+            log.warning("unreadable value in Redis; answering from PostgreSQL")
+            raise CacheCold() from None
+        out.update(fetched)
+        l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
+        return out, set(todo)
 
-    async def _fetch_db(self, keys: list[str]) -> dict[str, Entry]:
+    async def _fetch_db(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
         async with self.engine.connect() as conn:
             found = await read_docs(conn, keys)
-        return {k: found.get(k) for k in keys}
+        return {k: found.get(k) for k in keys}, set()
 
     # -- the two rounds ---------------------------------------------------------------------
-    async def _judge(
-        self, lines: Sequence[Line], tokens: list[str], fetch: Fetch, check_built: bool
-    ) -> list[dict[str, Any]]:
+    async def _judge(self, lines: Sequence[Line], tokens: list[str], fetch: Fetch) -> list[Verdict]:
         keys1: list[str] = []
         for ln, tok in zip(lines, tokens, strict=True):
             keys1 += (
@@ -117,30 +116,34 @@ class CheckService:
                 view_key(ln.institution, tok),
                 alias_key(ln.institution, tok),
             )
-        got = await fetch(list(dict.fromkeys(keys1)))
+        got, fresh = await fetch(list(dict.fromkeys(keys1)), NO_MARKER)
 
         keys2: set[str] = set()
+        negatives: list[str] = []  # the keys whose absence decides an answer
         for ln, tok in zip(lines, tokens, strict=True):
-            if got[institution_key(ln.institution)] is None:
-                keys2.add(BUILT_KEY)
-            elif got[view_key(ln.institution, tok)] is None:
-                alias = got[alias_key(ln.institution, tok)]
+            ik = institution_key(ln.institution)
+            vk = view_key(ln.institution, tok)
+            if got[ik] is None:
+                negatives.append(ik)
+            elif got[vk] is None:
+                ak = alias_key(ln.institution, tok)
+                alias = got[ak]
                 if alias is not None:
                     keys2.add(view_key(ln.institution, alias[1]["t"]))
                 else:
                     keys2.add(known_key(tok))
-                    keys2.add(BUILT_KEY)
-        if keys2:
-            if not check_built:
-                keys2.discard(BUILT_KEY)
-            got.update(await fetch(sorted(keys2)))
-            if check_built and BUILT_KEY in keys2 and got[BUILT_KEY] is None:
+                    negatives += (vk, ak, known_key(tok))
+        if keys2 or negatives:
+            marker = MARKER_ALWAYS if not fresh.isdisjoint(negatives) else MARKER_IF_READING
+            more, fresh2 = await fetch(sorted(keys2), marker)
+            got.update(more)
+            if BUILT_KEY in fresh2 and got[BUILT_KEY] is None:
                 # Misses seen while the mirror is not built say nothing about the truth: keep
                 # none of them in the L1, or they would outlive the rebuild's "*" invalidation.
                 self.l1.invalidate([k for k, e in got.items() if e is None])
                 raise CacheCold()
 
-        answers = []
+        out = []
         for ln, tok in zip(lines, tokens, strict=True):
             inst = got[institution_key(ln.institution)]
             view = got.get(view_key(ln.institution, tok)) if inst is not None else None
@@ -160,32 +163,51 @@ class CheckService:
                 ln.day,
                 ln.emergency,
             )
-            answers.append(
-                {
-                    "decision": "allow" if allowed else "deny",
-                    "reasons": reasons,
-                    "data_version": {
-                        "institution": inst[0] if inst else None,
-                        "practitioner": view[0] if view else None,
-                    },
-                }
-            )
-        return answers
+            versions = {
+                "institution": inst[0] if inst else None,
+                "practitioner": view[0] if view else None,
+            }
+            out.append(verdict_of(allowed, reasons, versions))
+        return out
 
-    async def check(self, lines: Sequence[Line]) -> tuple[list[dict[str, Any]], str]:
-        """Answers in order, and the source they came from ("cache" or "database")."""
+    async def _from_cache(self, lines: Sequence[Line], tokens: list[str]) -> list[Verdict]:
+        """Verdicts from the memo where it holds them, the rest judged from the L1 and Redis."""
+        if not self.l1.enabled:
+            return await self._judge(lines, tokens, self._fetch_cache)
+        epoch = self.l1.epoch
+        memo = self.memo.valid_for(epoch)
+        keys: list[MemoKey] = [
+            (ln.institution, ln.department, tok, ln.day, ln.emergency)
+            for ln, tok in zip(lines, tokens, strict=True)
+        ]
+        found: list[Verdict | None] = [memo.get(k) for k in keys]
+        todo = [i for i, v in enumerate(found) if v is None]
+        if not todo:
+            self.memo.hits += len(lines)
+            return found  # type: ignore[return-value]
+        judged = await self._judge(
+            [lines[i] for i in todo], [tokens[i] for i in todo], self._fetch_cache
+        )
+        self.memo.hits += len(lines) - len(todo)
+        for i, v in zip(todo, judged, strict=True):
+            found[i] = v
+            self.memo.put(keys[i], v, epoch)  # refused if an invalidation came meanwhile
+        return found  # type: ignore[return-value]
+
+    async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
+        """Verdicts in order, and the source they came from ("cache" or "database")."""
         secret = self.pii_secret
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
         if not self.mirror_behind and time.monotonic() >= self._redis_down_until:
             try:
-                return await self._judge(lines, tokens, self._fetch_cache, True), "cache"
+                return await self._from_cache(lines, tokens), "cache"
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:
                 log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
                 self._redis_down_until = time.monotonic() + self.redis_retry_s
         try:
-            answers = await self._judge(lines, tokens, self._fetch_db, False)
+            answers = await self._judge(lines, tokens, self._fetch_db)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.error("neither Redis nor PostgreSQL could answer (%s)", type(exc).__name__)
             raise Unavailable(
@@ -194,37 +216,3 @@ class CheckService:
             ) from None
         self.degraded_answers += len(lines)
         return answers, "database"
-
-
-class _DecisionIds:
-    """Unique decision ids, 32 hex digits like a UUID but a tenth of uuid4's cost per line:
-    80 random bits per process (renewed after a fork) followed by a 48-bit counter."""
-
-    def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
-        self._next = itertools.count()
-
-    def __call__(self) -> str:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._prefix = os.urandom(10).hex()
-            self._next = itertools.count()
-        return f"{self._prefix}{next(self._next):012x}"
-
-
-decision_id = _DecisionIds()
-
-
-def stamp(answer: dict[str, Any], line: Line, source: str, checked_at: str) -> dict[str, Any]:
-    answer["source"] = source
-    answer["checked_at"] = checked_at
-    answer["decision_id"] = decision_id()
-    answer["service_date"] = line.day
-    if line.claim_id is not None:
-        answer["claim_id"] = line.claim_id
-    return answer
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

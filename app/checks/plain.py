@@ -1,0 +1,94 @@
+"""Check lines that need no normalising, validated by hand for the fast path.
+
+``CheckIn`` (pydantic) normalises codes (full-width to ASCII, whitespace, case) and then
+validates them; for a body that is already plain that is several microseconds a line of
+Python-level validators. :func:`plain_line` accepts only a subset of what ``CheckIn`` accepts —
+codes already in their normal form, a ``YYYY-MM-DD`` service date, a real boolean — and for such
+a line builds exactly the :class:`Line` the model would have led to. Anything else returns None,
+and the request goes to the route, whose model normalises it or names the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from app.checks.lines import Line
+from app.fields import MAX_DATE, MIN_DATE
+
+# Full matches (``$`` would let a trailing newline through, which the model strips first).
+_INSTITUTION = re.compile(r"[HP]\d{11}").fullmatch
+# Every practitioner form the model takes (national code, resident ID number, local code) is a
+# local-code shape once normalised, so one pattern covers department and practitioner alike.
+_LOCAL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}").fullmatch
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}").fullmatch
+_FIELDS = frozenset(
+    {
+        "institution_code",
+        "department_code",
+        "practitioner_code",
+        "service_date",
+        "emergency",
+        "claim_id",
+    }
+)
+_LOW, _HIGH = MIN_DATE.isoformat(), MAX_DATE.isoformat()
+_CLAIM_ID_MAX = 64
+
+
+def _day(v: Any, today: str) -> str | None:
+    if v is None:
+        return today
+    if type(v) is not str or not _DAY(v) or not _LOW <= v <= _HIGH:
+        return None
+    try:
+        date.fromisoformat(v)  # 2026-02-30 is shaped right but is no day
+    except ValueError:
+        return None
+    return v
+
+
+def plain_line(d: Any, today: str) -> Line | None:
+    """The line ``d`` asks about, or None when only the model can judge it."""
+    if type(d) is not dict or not _FIELDS.issuperset(d):
+        return None
+    inst = d.get("institution_code")
+    dept = d.get("department_code")
+    prac = d.get("practitioner_code")
+    if (
+        type(inst) is not str
+        or type(dept) is not str
+        or type(prac) is not str
+        or not _INSTITUTION(inst)
+        or not _LOCAL(dept)
+        or not _LOCAL(prac)
+    ):
+        return None
+    day = _day(d.get("service_date"), today)
+    emergency = d.get("emergency", False)
+    claim_id = d.get("claim_id")
+    if (
+        day is None
+        or type(emergency) is not bool
+        or (claim_id is not None and (type(claim_id) is not str or len(claim_id) > _CLAIM_ID_MAX))
+    ):
+        return None
+    return Line(inst, dept, prac, day, emergency, claim_id)
+
+
+def plain_batch(d: Any, today: str, limit: int) -> list[Line] | None:
+    """The lines of a batch body, or None when any part of it needs the model (or the route's
+    own refusal, such as a batch over ``limit``)."""
+    if type(d) is not dict or len(d) != 1:
+        return None
+    checks = d.get("checks")
+    if type(checks) is not list or not 0 < len(checks) <= limit:
+        return None
+    out = []
+    for c in checks:
+        line = plain_line(c, today)
+        if line is None:
+            return None
+        out.append(line)
+    return out
