@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import Harness
@@ -144,3 +145,11 @@ async def check(h: Harness, role: str = "his", **fields: Any) -> dict[str, Any]:
 
 def codes_of(answer: dict[str, Any]) -> dict[str, bool]:
     return {r["code"]: r["blocking"] for r in answer["reasons"]}
+
+
+async def wait_for_l1(h: Harness, within: float = 5.0) -> None:
+    """Until the process has subscribed to invalidations (before that it has no L1)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not h.runtime.l1.enabled:
+        assert asyncio.get_running_loop().time() < deadline, "the L1 never subscribed"
+        await asyncio.sleep(0.01)

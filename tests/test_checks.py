@@ -385,3 +385,19 @@ async def test_oversized_body_is_413_before_parsing(h: Harness) -> None:
     )
     assert r.status_code == 413
     assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_repeated_line_is_answered_from_memory_with_its_own_stamp(h: Harness) -> None:
+    await _ready(h)
+    await f.wait_for_l1(h)
+    first = await f.check(h, claim_id="c-1")
+    again = await f.check(h, claim_id="c-2", emergency=False)
+    assert {k: first[k] for k in ("decision", "reasons", "data_version")} == {
+        k: again[k] for k in ("decision", "reasons", "data_version")
+    }
+    assert (first["claim_id"], again["claim_id"]) == ("c-1", "c-2")
+    assert first["decision_id"] != again["decision_id"]
+    r = await h.client.get("/v1/ops/status", headers=h.auth("ops"))
+    l1 = r.json()["l1"]
+    assert l1["verdict_hits"] >= 1
+    assert l1["verdicts_remembered"] >= 1

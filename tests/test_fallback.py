@@ -173,11 +173,7 @@ async def test_a_flushed_redis_never_reads_a_known_practitioner_as_unknown(
         h = p.h
         await _world(h)
         await rebuild(h.runtime.engine, h.runtime.redis)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0
-        while not h.runtime.l1.enabled:
-            assert loop.time() < deadline
-            await asyncio.sleep(0.01)
+        await f.wait_for_l1(h)
         # Warm: the L1 holds the institution, the payable doctor, and the answer "unknown"
         # for a code nobody registered (which needed the cache's built marker).
         for code in (f.DOC, UNKNOWN):
@@ -213,11 +209,7 @@ async def test_a_warm_l1_answers_unknown_codes_without_redis_but_a_cold_redis_is
         h = p.h
         await _world(h)
         await rebuild(h.runtime.engine, h.runtime.redis)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0
-        while not h.runtime.l1.enabled:
-            assert loop.time() < deadline
-            await asyncio.sleep(0.01)
+        await f.wait_for_l1(h)
         # The world's writes and the rebuild publish invalidations; let the last one land so
         # it does not empty the L1 after the warming check.
         epoch = -1

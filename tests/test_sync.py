@@ -284,13 +284,6 @@ async def _wait_for_listener(h: Harness, within: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _wait_for_l1(h: Harness, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not h.runtime.l1.enabled:
-        assert asyncio.get_running_loop().time() < deadline, "the L1 never subscribed"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_suspension_written_through_the_admin_api_is_denied_within_a_second(
     servers: Servers,
 ) -> None:
@@ -299,7 +292,7 @@ async def test_a_suspension_written_through_the_admin_api_is_denied_within_a_sec
     settings = make_settings(servers, sync_poll_interval_s=30.0)
     async with running(settings) as h:
         await _wait_for_listener(h)
-        await _wait_for_l1(h)
+        await f.wait_for_l1(h)
         await f.world(h)
         await h.synced()
         for _ in range(3):  # warm: the L1 now holds the allow
@@ -450,7 +443,7 @@ async def test_verify_never_undoes_a_newer_issued_version(quiet: Harness) -> Non
 
 
 async def test_an_admin_write_is_seen_by_the_next_check_despite_the_l1(h: Harness) -> None:
-    await _wait_for_l1(h)
+    await f.wait_for_l1(h)
     await f.world(h)
     await h.synced()
     first = await f.check(h)

@@ -93,6 +93,8 @@ async def ops_status(
         "size": rt.l1.size,
         "hits": rt.l1.hits,
         "misses": rt.l1.misses,
+        "verdicts_remembered": len(rt.checks.memo),
+        "verdict_hits": rt.checks.memo.hits,
     }
     body["degraded_answers"] = rt.checks.degraded_answers
     body["mirror_behind"] = rt.checks.mirror_behind
