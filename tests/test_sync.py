@@ -405,8 +405,16 @@ async def test_verify_reports_and_repairs_every_kind_of_drift(quiet: Harness) ->
     report = await verify(engine, redis, repair=False)
     assert (report.missing, report.stale, report.differing, report.repaired) == (1, 1, 2, 0)
     assert await redis.get(view()) == b"garbage, not a document"
+    # The periodic reconciliation reads versions only, and sees the same drift.
+    shallow = await verify(engine, redis, repair=False, deep=False)
+    assert (shallow.checked, shallow.missing, shallow.stale, shallow.differing) == (
+        report.checked,
+        1,
+        1,
+        2,
+    )
 
-    report = await verify(engine, redis, repair=True)
+    report = await verify(engine, redis, repair=True, deep=False)
     assert (report.missing, report.stale, report.differing, report.repaired) == (1, 1, 2, 4)
     again = await verify(engine, redis, repair=True)
     assert (again.missing, again.stale, again.differing, again.repaired) == (0, 0, 0, 0)

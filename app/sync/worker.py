@@ -117,7 +117,7 @@ class SyncWorker:
             VERIFY_LOCK, "1", nx=True, ex=max(int(self.verify_interval_s), 1)
         ):
             return
-        report = await verify(self.engine, self.redis, repair=True)
+        report = await verify(self.engine, self.redis, repair=True, deep=False)
         self.last_verify = report
         drift = report.missing + report.stale + report.differing
         if drift:
