@@ -158,6 +158,10 @@ outcomes = Table(
     Column("subject", String(60), primary_key=True),
     Column("doc", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # LIKE 'd:<institution>:%' under any collation (migration 0003).
+    Index(
+        "ix_outcomes_subject_prefix", "subject", postgresql_ops={"subject": "varchar_pattern_ops"}
+    ),
 )
 
 outbox = Table(
