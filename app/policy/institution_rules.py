@@ -163,12 +163,20 @@ def _staff_share(
     )
     done: set[tuple[dt.date, dt.date]] = set()
     counted: dict[tuple[dt.date, dt.date], set[str]] = {}
+    # The staff on a day, once per day: sanctions cluster on a few days, and listing thousands
+    # of registrations for every one of them made a large institution's re-judgement quadratic.
+    staff_on: dict[dt.date, set[str]] = {}
     for day, practitioner in starts:
         period = periods.of(day)
         hit = counted.setdefault(period, set())
         hit.add(practitioner)
-        staff = {r.practitioner for r in _registered(registrations, day)} | hit
-        if period not in done and len(hit) * 100 >= rule.percent * len(staff):
+        if period in done:
+            continue
+        if day not in staff_on:
+            staff_on[day] = {r.practitioner for r in _registered(registrations, day)}
+        base = staff_on[day]
+        staff = len(base) + sum(1 for p in hit if p not in base)
+        if len(hit) * 100 >= rule.percent * staff:
             done.add(period)
             result.notices.append(
                 Notice(
@@ -177,7 +185,7 @@ def _staff_share(
                     code,
                     rule.rule,
                     period[1],
-                    f"本记分周期被中止或解除服务协议{len(hit)}人/共{len(staff)}人，达到"
+                    f"本记分周期被中止或解除服务协议{len(hit)}人/共{staff}人，达到"
                     f"{rule.percent}%，经办机构可以中止或解除该机构医保服务协议",
                 )
             )

@@ -216,3 +216,18 @@ def test_institution_suspended_practitioners_follow() -> None:
     assert inst.intervals[0].emergency_exempt
     assert [n.kind for n in inst.notices] == ["agreements_follow_institution"]
     assert result.practitioners["P1"].intervals == ()
+
+
+def test_staff_share_counts_everyone_registered_that_day_exactly() -> None:
+    """§五(三) 达到或超过总数的30%: 3 of 10 reaches it, 3 of 11 does not."""
+    sanctioned = [vio(f"v{i}", "2025-03-01", 6, practitioner=f"P{i}") for i in range(3)]
+
+    def notices(headcount: int) -> list[str]:
+        staff: list[Event] = [reg(f"P{i}", "H1") for i in range(headcount)]
+        result = evaluate(JINING, [*staff, *sanctioned], {}, CAL)
+        notices = result.institutions["H1"].notices
+        return [n.detail for n in notices if n.kind == "institution_threshold"]
+
+    assert len(notices(10)) == 1
+    assert "3人/共10人" in notices(10)[0]
+    assert notices(11) == []
