@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -96,6 +97,10 @@ async def _make_keys(t: Target) -> dict[str, str]:
         await engine.dispose()
 
 
+def _size(body: dict[str, Any]) -> int:
+    return len(body["practitioners"])
+
+
 def prepare(t: Target, logdir: Path) -> dict[str, str]:
     """Create and migrate the database; return fresh API keys (gateway, agency, ops)."""
     asyncio.run(_ensure_database(t))
@@ -115,13 +120,18 @@ def seed(t: Target, keys: dict[str, str], logdir: Path, log: bool = True) -> flo
     have = asyncio.run(_count(t))
     if have == t.scale:
         return None
-    if have:
+    data = Dataset(t.scale)
+    # Each body is one transaction, so an interrupted seed stopped at a body's edge: go on from
+    # there (the data set is deterministic).
+    staff = data.staff_bodies()
+    done = next((n for n in range(len(staff) + 1) if sum(map(_size, staff[:n])) == have), None)
+    if done is None:
         raise RuntimeError(
             f"{t.database} holds {have} practitioners, not {t.scale}: drop it to reseed"
         )
-    redis.Redis.from_url(t.redis_url).flushdb()
+    if not have:
+        redis.Redis.from_url(t.redis_url).flushdb()
     t0 = time.monotonic()
-    data = Dataset(t.scale)
     port = servers.free_port()
     srv = servers.start(
         "seed",
@@ -132,7 +142,7 @@ def seed(t: Target, keys: dict[str, str], logdir: Path, log: bool = True) -> flo
     )
     with servers.running(srv):
         servers.wait_ready(srv, "/healthz")
-        bodies = [data.institution_body(), *data.staff_bodies()]
+        bodies = ([] if have else [data.institution_body()]) + staff[done:]
         with httpx.Client(
             base_url=srv.url,
             headers={

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import codes
 from app.admin import schemas as s
 from app.admin.service import audit
+from app.db.any_of import any_of
 from app.db.tables import (
     agreements,
     departments,
@@ -79,7 +80,7 @@ def _ev(ctx: WriteContext, kind: str, payload: dict[str, Any], **cols: Any) -> d
 async def _known(conn: AsyncConnection, col: Any, values: set[str]) -> set[str]:
     if not values:
         return set()
-    return {v for (v,) in await conn.execute(select(col).where(col.in_(sorted(values))))}
+    return {v for (v,) in await conn.execute(select(col).where(any_of(col, sorted(values))))}
 
 
 async def bulk_import(
@@ -204,7 +205,7 @@ async def bulk_import(
             (i, d)
             for i, d in await conn.execute(
                 select(departments.c.institution_code, departments.c.code).where(
-                    departments.c.institution_code.in_(sorted({i for i, _ in dept_pairs}))
+                    any_of(departments.c.institution_code, sorted({i for i, _ in dept_pairs}))
                 )
             )
         }

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import codes
 from app.admin import schemas as s
 from app.admin.service import audit, require_institution, require_practitioner
+from app.db.any_of import any_of
 from app.db.tables import agreements, events, institutions, outcomes, registrations
 from app.errors import Conflict, InvalidField, NotFound
 from app.policy import evaluate_practitioner, load_profiles
@@ -295,7 +296,7 @@ async def credit_file(
         c: pid
         for c, pid in await conn.execute(
             select(institutions.c.code, institutions.c.profile_id).where(
-                institutions.c.code.in_(sites)
+                any_of(institutions.c.code, sites)
             )
         )
     }

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import codes
 from app.admin import schemas as s
 from app.cache.layout import institution_key, view_key
+from app.db.any_of import any_of
 from app.db.tables import (
     agreements,
     aliases,
@@ -417,12 +418,12 @@ async def put_calendar_day(
     insts = [
         c
         for (c,) in await conn.execute(
-            select(institutions.c.code).where(institutions.c.profile_id.in_(counting))
+            select(institutions.c.code).where(any_of(institutions.c.profile_id, counting))
         )
     ]
     staff = await conn.execute(
         select(registrations.c.practitioner_token)
-        .where(registrations.c.institution_code.in_(insts))
+        .where(any_of(registrations.c.institution_code, insts))
         .distinct()
     )
     rc.practitioners |= {t for (t,) in staff}

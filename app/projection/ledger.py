@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.any_of import any_of
 from app.db.tables import agreements, events, registrations
 from app.policy import (
     Agreement,
@@ -134,7 +135,7 @@ async def practitioners_events(
             registrations.c.department_code,
             registrations.c.start,
             registrations.c.end,
-        ).where(registrations.c.practitioner_token.in_(tokens))
+        ).where(any_of(registrations.c.practitioner_token, tokens))
     ):
         out[r[0]].append(Registration(r[0], r[1], r[2], r[3], r[4]))
     for a in await conn.execute(
@@ -143,14 +144,14 @@ async def practitioners_events(
             agreements.c.institution_code,
             agreements.c.start,
             agreements.c.end,
-        ).where(agreements.c.practitioner_token.in_(tokens))
+        ).where(any_of(agreements.c.practitioner_token, tokens))
     ):
         out[a[0]].append(Agreement(a[0], a[1], a[2], a[3]))
     rows = await conn.execute(
         select(
             events.c.practitioner_token, events.c.kind, events.c.institution_code, events.c.payload
         )
-        .where(events.c.practitioner_token.in_(tokens), events.c.kind.in_(PRACTITIONER_KINDS))
+        .where(any_of(events.c.practitioner_token, tokens), events.c.kind.in_(PRACTITIONER_KINDS))
         .order_by(events.c.id)
     )
     for token, kind, inst, payload in rows:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.cache.layout import alias_key, institution_key, known_key, view_key
+from app.db.any_of import any_of
 from app.db.tables import (
     aliases,
     calendar_overrides,
@@ -94,7 +95,7 @@ class Recompute:
                 select(
                     practitioners.c.token, practitioners.c.display_code, practitioners.c.category
                 )
-                .where(practitioners.c.token.in_(tokens))
+                .where(any_of(practitioners.c.token, tokens))
                 .order_by(practitioners.c.token)
                 .with_for_update()
             )
@@ -105,7 +106,7 @@ class Recompute:
             code: pid
             for code, pid in await conn.execute(
                 select(institutions.c.code, institutions.c.profile_id).where(
-                    institutions.c.code.in_(all_sites)
+                    any_of(institutions.c.code, all_sites)
                 )
             )
         }
@@ -169,7 +170,7 @@ class Recompute:
         current = {
             subj: doc
             for subj, doc in await self.conn.execute(
-                select(outcomes.c.subject, outcomes.c.doc).where(outcomes.c.subject.in_(list(new)))
+                select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
             )
         }
         changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
@@ -220,7 +221,9 @@ class Recompute:
         stored: dict[str, Any] = {
             subj: doc
             for subj, doc in await conn.execute(
-                select(outcomes.c.subject, outcomes.c.doc).where(outcomes.c.subject.in_(subjects))
+                select(outcomes.c.subject, outcomes.c.doc).where(
+                    any_of(outcomes.c.subject, subjects)
+                )
             )
         }
         outs = {
@@ -232,7 +235,7 @@ class Recompute:
             t: cat
             for t, cat in await conn.execute(
                 select(practitioners.c.token, practitioners.c.category).where(
-                    practitioners.c.token.in_(staff)
+                    any_of(practitioners.c.token, staff)
                 )
             )
         }

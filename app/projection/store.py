@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.any_of import any_of
 from app.db.tables import outbox, projections
 
 NOTIFY_CHANNEL = "claimgate_outbox"
@@ -34,7 +35,9 @@ async def write_docs(
             {
                 k: d
                 for k, d in await conn.execute(
-                    select(projections.c.key, projections.c.doc).where(projections.c.key.in_(part))
+                    select(projections.c.key, projections.c.doc).where(
+                        any_of(projections.c.key, part)
+                    )
                 )
             }
         )
@@ -80,7 +83,7 @@ def _chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
 async def read_docs(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, tuple[int, Any]]:
     rows = await conn.execute(
         select(projections.c.key, projections.c.version, projections.c.doc).where(
-            projections.c.key.in_(list(keys))
+            any_of(projections.c.key, keys)
         )
     )
     return {k: (v, d) for k, v, d in rows}
