@@ -240,10 +240,30 @@ def run_matrix(
                     f"p99 {m['p99_ms']:7.2f} ms",
                     flush=True,
                 )
-        return {k: median_of(v) | {"runs": v} for k, v in runs.items()}
+        out = {k: median_of(v) | {"runs": v} for k, v in runs.items()}
+        for w in workers:
+            out[f"full/{w}"]["memory"] = memory_hits(srvs["full", w], keys["ops"])
+        return out
     finally:
         for s in srvs.values():
             s.stop()
+
+
+def memory_hits(srv: servers.Server, ops_key: str) -> dict[str, Any]:
+    """How the process answered, from /v1/ops/status (one worker's view when there are two):
+    the share of lines answered from a remembered verdict, and the L1's hit rate."""
+    r = httpx.get(
+        srv.url + "/v1/ops/status", headers={"Authorization": f"Bearer {ops_key}"}, timeout=10
+    )
+    body = r.json() if r.status_code in (200, 503) else {}
+    l1, lines = body.get("l1", {}), body.get("lines_checked", 0)
+    looked = l1.get("hits", 0) + l1.get("misses", 0)
+    return {
+        "lines_checked": lines,
+        "from_remembered_verdicts": l1.get("verdict_hits", 0) / lines if lines else None,
+        "l1_hit_rate": l1.get("hits", 0) / looked if looked else None,
+        "verdicts_remembered": l1.get("verdicts_remembered"),
+    }
 
 
 def run_compare(
@@ -559,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in out["ratios"]:
         mark = {True: "met", False: "NOT met", None: ""}[r["met"]]
         print(f"  {r['figure']:<42} {fmt(r['value']):>10}  {r['target']:<10} {mark}")
+    mem = out["scenarios"].get("full/1", {}).get("memory")
+    if mem and mem["from_remembered_verdicts"] is not None:
+        print(
+            f"  full, 1 worker: {mem['from_remembered_verdicts']:.1%} of {mem['lines_checked']:,} lines answered from remembered verdicts; L1 hit rate {mem['l1_hit_rate'] or 0:.1%}"
+        )
     if "staleness" in out:
         s = out["staleness"]
         print(

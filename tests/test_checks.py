@@ -398,6 +398,7 @@ async def test_a_repeated_line_is_answered_from_memory_with_its_own_stamp(h: Har
     assert (first["claim_id"], again["claim_id"]) == ("c-1", "c-2")
     assert first["decision_id"] != again["decision_id"]
     r = await h.client.get("/v1/ops/status", headers=h.auth("ops"))
+    assert r.json()["lines_checked"] >= 2
     l1 = r.json()["l1"]
     assert l1["verdict_hits"] >= 1
     assert l1["verdicts_remembered"] >= 1

@@ -70,6 +70,9 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
             row = result["scenarios"][f"{scenario}/{workers}"]
             assert row["req_s"] > 0
             assert {"checks_s", "p50_ms", "p99_ms", "p999_ms", "server_cpu_pct"} <= set(row)
+    # The full server reports how it answered: the lines it saw and how many it remembered.
+    assert result["scenarios"]["full/1"]["memory"]["lines_checked"] > 0
+    assert result["scenarios"]["full/1"]["memory"]["from_remembered_verdicts"] is not None
     assert {r["figure"] for r in result["ratios"]} >= {
         "full req/s ÷ bare req/s",
         "full req/s ÷ naive req/s",

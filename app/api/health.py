@@ -96,6 +96,7 @@ async def ops_status(
         "verdicts_remembered": len(rt.checks.memo),
         "verdict_hits": rt.checks.memo.hits,
     }
+    body["lines_checked"] = rt.checks.lines_checked
     body["degraded_answers"] = rt.checks.degraded_answers
     body["mirror_behind"] = rt.checks.mirror_behind
     body["sanctioned_attempts"] = {"recorded": rt.attempts.recorded, "dropped": rt.attempts.dropped}

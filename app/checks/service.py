@@ -67,6 +67,7 @@ class CheckService:
         # bound (no sync worker running, Redis slow to take writes): answer from PostgreSQL.
         self.mirror_behind = False
         self.degraded_answers = 0
+        self.lines_checked = 0
 
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
@@ -197,6 +198,7 @@ class CheckService:
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
         """Verdicts in order, and the source they came from ("cache" or "database")."""
         secret = self.pii_secret
+        self.lines_checked += len(lines)
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
         if not self.mirror_behind and time.monotonic() >= self._redis_down_until:
             try:
