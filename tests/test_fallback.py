@@ -23,6 +23,9 @@ from sqlalchemy import text
 from app.api.main import create_app
 from app.api.runtime import Runtime
 from app.auth.keys import create_key
+from app.cache.l1 import MISSING
+from app.cache.layout import alias_key, view_key
+from app.codes import practitioner_token
 from app.embedded import RedisServer, free_port, start_redis
 from app.settings import Settings
 from app.sync.mirror import rebuild
@@ -246,6 +249,38 @@ async def test_a_warm_l1_answers_unknown_codes_without_redis_but_a_cold_redis_is
         assert (known["source"], known["decision"]) == ("cache", "allow")
         still = await f.check(h, practitioner_code=UNKNOWN, service_date="2026-11-20")
         assert (still["source"], f.codes_of(still)) == ("cache", {"PRACTITIONER_UNKNOWN": True})
+
+
+async def test_misses_read_just_before_redis_failed_are_not_kept(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A miss is vouched for by the built marker in the second round trip; if Redis fails
+    before that, the miss must not stay in the L1 (a later check would trust it)."""
+    async with private_app(servers, tmp_path, run_sync_worker=False, max_staleness_s=0) as p:
+        h = p.h
+        await _world(h)
+        await rebuild(h.runtime.engine, h.runtime.redis)
+        await f.wait_for_l1(h)
+        assert (await f.check(h))["source"] == "cache"  # the institution is in the L1
+        await h.runtime.redis.flushdb()
+
+        calls = 0
+        real_mget = h.runtime.redis.mget
+
+        async def second_round_fails(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise ConnectionError("Redis went away between the two round trips")
+            return await real_mget(*args, **kwargs)
+
+        monkeypatch.setattr(h.runtime.redis, "mget", second_round_fails)
+        answer = await f.check(h, practitioner_code=UNKNOWN)
+        assert calls == 2
+        assert answer["source"] == "database"
+        token = practitioner_token(UNKNOWN, "test-secret")
+        assert h.runtime.l1.get(view_key(f.INST, token)) is MISSING
+        assert h.runtime.l1.get(alias_key(f.INST, token)) is MISSING
 
 
 def _closed_port_url(scheme: str) -> str:

@@ -136,7 +136,13 @@ class CheckService:
                     negatives += (vk, ak, known_key(tok))
         if keys2 or negatives:
             marker = MARKER_ALWAYS if not fresh.isdisjoint(negatives) else MARKER_IF_READING
-            more, fresh2 = await fetch(sorted(keys2), marker)
+            try:
+                more, fresh2 = await fetch(sorted(keys2), marker)
+            except BaseException:
+                # Round 1's misses went into the L1 before the marker could vouch for them;
+                # unvouched, they must not stay there to be trusted later.
+                self.l1.invalidate([k for k in fresh if got.get(k) is None])
+                raise
             got.update(more)
             if BUILT_KEY in fresh2 and got[BUILT_KEY] is None:
                 # Misses seen while the mirror is not built say nothing about the truth: keep
