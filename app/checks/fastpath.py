@@ -7,9 +7,9 @@ with a known key of role ``his`` or ``gateway``, a body whose every line is alre
 form (:mod:`app.checks.plain`: what the route's model would accept unchanged), every institution
 allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
 missing or unknown key, a 422, a 403, a 413 — is handed to the routes with the body replayed, so
-every refusal and every normalisation is produced by the same code as before. The answer itself comes from the same
-functions the routes call (:func:`answer_one`, :func:`answer_batch`); a business error they
-raise is rendered exactly as the app's problem+json handler renders it.
+every refusal and every normalisation is produced by the same code as before. The answer itself
+comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
+business error they raise is rendered exactly as the app's problem+json handler renders it.
 """
 
 from __future__ import annotations
