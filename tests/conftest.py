@@ -86,6 +86,7 @@ def servers() -> Iterator[Servers]:
         asyncio.run(drop())
         if redis_server is not None:
             redis_server.kill()
+        embedded.stop_postgres(data_dir)  # before its folder goes, or it outlives the run
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
