@@ -196,9 +196,11 @@ class CheckService:
             [lines[i] for i in todo], [tokens[i] for i in todo], self._fetch_cache
         )
         self.memo.hits += len(lines) - len(todo)
+        keep = self.l1.epoch == epoch  # no invalidation arrived while they were judged
         for i, v in zip(todo, judged, strict=True):
             found[i] = v
-            self.memo.put(keys[i], v, epoch)  # refused if an invalidation came meanwhile
+            if keep:
+                self.memo.put(keys[i], v, epoch)
         return found  # type: ignore[return-value]
 
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
