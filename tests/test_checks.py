@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.cache.layout import institution_key
 from tests import factories as f
 from tests.conftest import Harness
 
@@ -402,3 +403,19 @@ async def test_a_repeated_line_is_answered_from_memory_with_its_own_stamp(h: Har
     l1 = r.json()["l1"]
     assert l1["verdict_hits"] >= 1
     assert l1["verdicts_remembered"] >= 1
+
+
+async def test_a_verdict_judged_while_an_invalidation_arrives_is_not_remembered(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _ready(h)
+    await f.wait_for_l1(h)
+    real_mget = h.runtime.redis.mget
+
+    async def invalidated_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        h.runtime.l1.invalidate([institution_key(f.INST)])  # a write's message, mid-flight
+        return await real_mget(*args, **kwargs)
+
+    monkeypatch.setattr(h.runtime.redis, "mget", invalidated_meanwhile)
+    assert (await f.check(h, service_date="2026-11-21"))["decision"] == "allow"
+    assert len(h.runtime.checks.memo) == 0
