@@ -32,6 +32,8 @@ def _perturbed(valid: list[str]) -> st.SearchStrategy[Any]:
             lambda c: f"{c}\n",
             lambda c: c[:2] + "\t" + c[2:],
             lambda c: c.translate({i: i + 0xFEE0 for i in range(0x21, 0x7F)}),  # full-width
+            lambda c: c.translate({i: i + 0xFEE0 for i in range(0x30, 0x3A)}),  # digits only
+            lambda c: c.translate({i: i + 0x0630 for i in range(0x30, 0x3A)}),  # Arabic-Indic
             lambda c: c[:-1],
             lambda c: c + "0",
         ]

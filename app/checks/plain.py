@@ -17,12 +17,13 @@ from typing import Any
 from app.checks.lines import Line
 from app.fields import MAX_DATE, MIN_DATE
 
-# Full matches (``$`` would let a trailing newline through, which the model strips first).
-_INSTITUTION = re.compile(r"[HP]\d{11}").fullmatch
+# Full matches (``$`` would let a trailing newline through, which the model strips first), and
+# ASCII digits only (``\d`` takes full-width ones too, which the model turns into ASCII first).
+_INSTITUTION = re.compile(r"[HP][0-9]{11}").fullmatch
 # Every practitioner form the model takes (national code, resident ID number, local code) is a
 # local-code shape once normalised, so one pattern covers department and practitioner alike.
 _LOCAL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}").fullmatch
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}").fullmatch
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
 _FIELDS = frozenset(
     {
         "institution_code",
