@@ -153,3 +153,13 @@ async def wait_for_l1(h: Harness, within: float = 5.0) -> None:
     while not h.runtime.l1.enabled:
         assert asyncio.get_running_loop().time() < deadline, "the L1 never subscribed"
         await asyncio.sleep(0.01)
+
+
+async def check_from_cache(h: Harness, tries: int = 40, **fields: Any) -> dict[str, Any]:
+    """Check until the answer comes from the cache (or ``tries`` run out); the last answer."""
+    for _ in range(tries):
+        answer = await check(h, **fields)
+        if answer["source"] == "cache":
+            break
+        await asyncio.sleep(0.05)
+    return answer

@@ -206,14 +206,20 @@ async def test_checks_under_a_sanctioned_code_are_recorded_for_the_agency(h: Har
     assert items[0]["practitioner_code"] == f.DOC
 
 
-async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harness) -> None:
-    """舟山 sanctions take effect after 5 working days; 2027's calendar is not known yet."""
+async def _zhoushan_doctor(h: Harness) -> tuple[str, str]:
+    """A 舟山 hospital (working-day notice periods) and one registered doctor with an agreement."""
     inst, doc = "H33090200001", "D330902000001"
     await f.institution(h, inst, region="330900", name="舟山医院")
     await f.department(h, inst)
     await f.practitioner(h, doc)
     await f.registration(h, doc, inst)
     await f.agreement(h, doc, inst)
+    return inst, doc
+
+
+async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harness) -> None:
+    """舟山 sanctions take effect after 5 working days; 2027's calendar is not known yet."""
+    inst, doc = await _zhoushan_doctor(h)
     body = {
         "practitioner_code": doc,
         "institution_code": inst,
@@ -248,12 +254,7 @@ async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harn
 async def test_a_calendar_override_rejudges_sanctions_counted_in_working_days(h: Harness) -> None:
     """舟山 §十六: a sanction takes effect five working days after the decision. Declaring a
     day a holiday after the fact moves the start, and the checks follow."""
-    inst, doc = "H33090200001", "D330902000001"
-    await f.institution(h, inst, region="330900", name="舟山医院")
-    await f.department(h, inst)
-    await f.practitioner(h, doc)
-    await f.registration(h, doc, inst)
-    await f.agreement(h, doc, inst)
+    inst, doc = await _zhoushan_doctor(h)
     body = {
         "practitioner_code": doc,
         "institution_code": inst,

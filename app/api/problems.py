@@ -55,6 +55,19 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _key_refusal(request: Request) -> Response | None:
+    """The refusal of a missing, unknown or wrong-role key on a protected route, if any: a
+    caller without a valid key learns nothing about the body, only that it must authenticate."""
+    roles = route_roles(request.scope.get("route"))
+    if roles is None:
+        return None
+    try:
+        authorize(request, roles)
+    except ProblemError as denied:
+        return problem_response(denied.status, denied.body(), denied.headers)
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> Response:
@@ -77,23 +90,17 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI validates the body before the route's dependencies run: a caller without a
         # valid key learns nothing about the body, only that it must authenticate.
-        roles = route_roles(request.scope.get("route"))
-        if roles is not None:
-            try:
-                authorize(request, roles)
-            except ProblemError as denied:
-                return problem_response(denied.status, denied.body(), denied.headers)
+        refused = _key_refusal(request)
+        if refused is not None:
+            return refused
         return problem_response(422, validation_body(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:  # an unparseable body: the key is judged first here too
-            roles = route_roles(request.scope.get("route"))
-            if roles is not None:
-                try:
-                    authorize(request, roles)
-                except ProblemError as denied:
-                    return problem_response(denied.status, denied.body(), denied.headers)
+            refused = _key_refusal(request)
+            if refused is not None:
+                return refused
         body = {
             "type": "about:blank",
             "title": str(exc.detail),

@@ -200,7 +200,7 @@ class CheckService:
         for i, v in zip(todo, judged, strict=True):
             found[i] = v
             if keep:
-                self.memo.put(keys[i], v, epoch)
+                self.memo.put(keys[i], v)
         return found  # type: ignore[return-value]
 
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:

@@ -65,8 +65,10 @@ class VerdictMemo:
             self.epoch = epoch
         return self._data
 
-    def put(self, key: MemoKey, verdict: Verdict, epoch: int) -> None:
-        if epoch != self.epoch or self.size <= 0:
+    def put(self, key: MemoKey, verdict: Verdict) -> None:
+        """Remember a verdict decided under the current epoch (the caller checks that no
+        invalidation arrived while it was being decided)."""
+        if self.size <= 0:
             return
         if len(self._data) >= self.size:
             self._data = {}
