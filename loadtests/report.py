@@ -1,4 +1,4 @@
-"""``python -m loadtests.report RESULT.json``: the README's Performance table, as markdown, from a
+"""``python -m loadtests.report RESULT.json``: docs/performance.md's table, as markdown, from a
 result file the harness wrote."""
 
 from __future__ import annotations

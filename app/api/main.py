@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         # Fewer, larger young collections: a check allocates a few hundred objects, and with the
         # default 700 the collector ran every few requests and reached generation 2 every
-        # ~100; measured under load, GC time halved (loadtests, README "Performance").
+        # ~100; measured under load, GC time halved (loadtests, docs/performance.md).
         gc.set_threshold(10_000, 20, 100)
         try:
             yield

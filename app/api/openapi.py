@@ -15,7 +15,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
-        "code": {"type": "string", "description": "stable, upper-case; see the README"},
+        "code": {"type": "string", "description": "stable, upper-case; see docs/contract.md"},
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
