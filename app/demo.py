@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from app import codes
+from app.admin import aliases, service
 from app.admin import schemas as s
-from app.admin import service
 from app.admin.writes import execute
 from app.auth.keys import create_key
 from app.db.engine import make_engine
@@ -213,10 +213,10 @@ async def _load_data(settings: Settings) -> bool:
                     reason="demo: 科室2名医师被暂停 暂停结算3个月",
                 ),
             )
-            await service.put_alias(
+            await aliases.put_alias(
                 conn, rc, ctx, a, "practitioner", "0001", s.AliasIn(target=staff[a][0]), secret
             )
-            await service.put_alias(
+            await aliases.put_alias(
                 conn, rc, ctx, a, "department", "NK", s.AliasIn(target="A01"), secret
             )
             return {}

@@ -70,7 +70,8 @@ def create_app() -> FastAPI:
             ).all()
             got = {r.key: r for r in rows}
             alias = got.get(alias_k)
-            if view_k not in got and alias is not None:  # a local code: one more query
+            if view_k not in got and known_k not in got and alias is not None and alias.doc["t"]:
+                # a local code (never a real practitioner's own): one more query
                 view_k = view_key(body.institution_code, alias.doc["t"])
                 extra = await session.get(Projection, view_k)
                 if extra is not None:
@@ -81,7 +82,7 @@ def create_app() -> FastAPI:
             inst.doc if inst else None,
             body.department_code,
             view.doc if view else None,
-            known_k in got or alias is not None,
+            known_k in got or (alias is not None and bool(alias.doc["t"])),
             day,
             body.emergency,
         )

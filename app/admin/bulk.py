@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
 from app.admin import schemas as s
-from app.admin.service import audit
+from app.admin.aliases import department_aliases_among, shadowed_department
+from app.admin.lookups import audit
 from app.db.any_of import any_of
 from app.db.tables import (
     agreements,
@@ -117,6 +118,14 @@ async def bulk_import(
                 field=f"body.departments.{i}.institution_code",
             )
     if body.departments:
+        existing = {
+            (i, d)
+            for i, d in await conn.execute(
+                select(departments.c.institution_code, departments.c.code).where(
+                    any_of(departments.c.institution_code, sorted(inst_codes))
+                )
+            )
+        }
         stmt = insert(departments).values(
             [
                 {"institution_code": d.institution_code, "code": d.code, "name": d.name}
@@ -129,6 +138,13 @@ async def bulk_import(
                 set_={"name": stmt.excluded.name},
             )
         )
+        # Checked after the insert: its foreign key holds the institution's row against an
+        # alias being written meanwhile (which locks that row first), so none slips between.
+        new = [(d.institution_code, d.code) for d in body.departments]
+        shadowed = await department_aliases_among(conn, [p for p in new if p not in existing])
+        for i, pair in enumerate(new):
+            if pair in shadowed:
+                raise shadowed_department(f"body.departments.{i}.code")
         evs += [
             _ev(
                 ctx,

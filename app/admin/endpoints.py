@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from app.admin import bulk, sanctions, service
+from app.admin import aliases, bulk, sanctions, service
 from app.admin import schemas as s
 from app.admin.writes import run_write
 from app.api.deps import require, runtime
@@ -134,21 +134,40 @@ async def put_alias(
     request: Request,
     p: Agency,
 ) -> Response:
-    """Map a hospital's local practitioner or department code to the national one."""
+    """Map a hospital's local practitioner or department code to the national one. A local code
+    that is, or could be, a real code is refused (422 ``ALIAS_COLLIDES``)."""
     secret = _secret(request)
     st, out = await run_write(
         request,
         p,
-        lambda c, rc, ctx: service.put_alias(c, rc, ctx, code, kind, local_code, body, secret),
+        lambda c, rc, ctx: aliases.put_alias(c, rc, ctx, code, kind, local_code, body, secret),
         scope="alias.put",
         body=body.model_dump(mode="json"),
     )
     return _json(st, out)
 
 
+@router.delete("/institutions/{code}/aliases/{kind}/{local_code}", responses=ERRORS)
+async def delete_alias(
+    code: Inst,
+    kind: Literal["practitioner", "department"],
+    local_code: LocalCode,
+    request: Request,
+    p: Agency,
+) -> Response:
+    """Remove an alias: its local code stops resolving (and becomes free for a department)."""
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: aliases.delete_alias(c, rc, ctx, code, kind, local_code),
+        scope="alias.delete",
+    )
+    return _json(st, out)
+
+
 @router.get("/institutions/{code}/aliases", responses=ERRORS)
 async def list_aliases(code: Inst, request: Request, _: Agency) -> Response:
-    return await _read(request, service.list_aliases, code)
+    return await _read(request, aliases.list_aliases, code)
 
 
 @router.put("/practitioners/{code}", responses=ERRORS)
@@ -361,6 +380,9 @@ async def bulk_import(body: bulk.BulkIn, request: Request, p: Agency) -> Respons
         p,
         lambda c, rc, ctx: bulk.bulk_import(c, rc, ctx, body, secret),
         scope="bulk",
-        body=None,
+        # The whole import, in its model's canonical form: a retry matches whatever its
+        # whitespace or key order, another import under the key is a 409. About 10 ms for
+        # 20,000 records, a seventh of parsing them.
+        body=body.model_dump(mode="json"),
     )
     return _json(st, out)

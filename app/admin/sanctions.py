@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
 from app.admin import schemas as s
-from app.admin.service import audit, require_institution, require_practitioner
+from app.admin.lookups import audit, require_institution, require_practitioner
 from app.db.any_of import any_of
 from app.db.tables import agreements, events, institutions, outcomes, registrations
 from app.errors import Conflict, InvalidField, NotFound

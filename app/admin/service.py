@@ -12,12 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
 from app.admin import schemas as s
+from app.admin.aliases import refuse_shadowed_departments
+from app.admin.lookups import (
+    audit,
+    lock_institution,
+    require_department,
+    require_institution,
+    require_practitioner,
+)
 from app.cache.layout import institution_key, view_key
 from app.db.any_of import any_of
 from app.db.tables import (
     agreements,
-    aliases,
-    audit_log,
     calendar_overrides,
     departments,
     institutions,
@@ -31,66 +37,6 @@ from app.projection import ledger
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute
 from app.projection.store import read_docs
-
-
-async def audit(
-    conn: AsyncConnection, ctx: WriteContext, action: str, target: str, change: dict[str, Any]
-) -> None:
-    await conn.execute(
-        audit_log.insert().values(
-            api_key_id=ctx.api_key_id,
-            request_id=ctx.request_id,
-            action=action,
-            target=target,
-            change=change,
-        )
-    )
-
-
-# -- lookups that name what is missing ---------------------------------------------------------
-async def require_institution(conn: AsyncConnection, code: str, field: str | None = None) -> str:
-    found = (
-        await conn.execute(select(institutions.c.profile_id).where(institutions.c.code == code))
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(
-            f"institution {code} is not registered", field=field, code="INSTITUTION_NOT_FOUND"
-        )
-    return str(found)
-
-
-async def require_department(
-    conn: AsyncConnection, inst: str, dept: str, field: str | None = None
-) -> None:
-    found = (
-        await conn.execute(
-            select(departments.c.code).where(
-                departments.c.institution_code == inst, departments.c.code == dept
-            )
-        )
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(
-            f"department {dept} is not registered at institution {inst}",
-            field=field,
-            code="DEPARTMENT_NOT_FOUND",
-        )
-
-
-async def require_practitioner(
-    conn: AsyncConnection, code: str, secret: str, field: str | None = None
-) -> str:
-    token = codes.practitioner_token(code, secret)
-    found = (
-        await conn.execute(select(practitioners.c.token).where(practitioners.c.token == token))
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(
-            f"practitioner {codes.display_code(code)} is not registered",
-            field=field,
-            code="PRACTITIONER_NOT_FOUND",
-        )
-    return token
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -124,7 +70,8 @@ async def put_department(
     dept: str,
     body: s.DepartmentIn,
 ) -> dict[str, Any]:
-    await require_institution(conn, inst)
+    await lock_institution(conn, inst)
+    await refuse_shadowed_departments(conn, inst, {dept: "path.department_code"})
     stmt = insert(departments).values(institution_code=inst, code=dept, name=body.name)
     await conn.execute(
         stmt.on_conflict_do_update(
@@ -362,44 +309,6 @@ async def department_action(
     return {"event_id": event_id, "institution_code": inst, **payload}
 
 
-async def put_alias(
-    conn: AsyncConnection,
-    rc: Recompute,
-    ctx: WriteContext,
-    inst: str,
-    kind: str,
-    local: str,
-    body: s.AliasIn,
-    secret: str,
-) -> dict[str, Any]:
-    await require_institution(conn, inst)
-    target_code = codes.normalize(body.target)
-    if kind == "department":
-        await require_department(conn, inst, target_code, "body.target")
-        target = target_code
-    else:
-        target = await require_practitioner(conn, target_code, secret, "body.target")
-        rc.aliases.add((inst, local))
-    stmt = insert(aliases).values(institution_code=inst, kind=kind, local_code=local, target=target)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[aliases.c.institution_code, aliases.c.kind, aliases.c.local_code],
-            set_={"target": target},
-        )
-    )
-    shown = codes.display_code(target_code)
-    await ledger.append(
-        conn,
-        ctx,
-        "alias_set",
-        {"kind": kind, "local_code": local, "target": shown},
-        institution=inst,
-    )
-    await audit(conn, ctx, "alias.put", f"{inst}/{kind}/{local}", {"target": shown})
-    rc.institutions.add(inst)
-    return {"institution_code": inst, "kind": kind, "local_code": local, "target": shown}
-
-
 async def put_calendar_day(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, day: date, body: s.CalendarDayIn
 ) -> dict[str, Any]:
@@ -566,14 +475,3 @@ async def get_registration(conn: AsyncConnection, reg_id: int) -> dict[str, Any]
 
 async def get_agreement(conn: AsyncConnection, agr_id: int) -> dict[str, Any]:
     return await _get_dated(conn, agreements, agr_id, "agreement")
-
-
-async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
-    await require_institution(conn, inst)
-    rows = await conn.execute(
-        select(aliases.c.kind, aliases.c.local_code, aliases.c.target, practitioners.c.display_code)
-        .outerjoin(practitioners, practitioners.c.token == aliases.c.target)
-        .where(aliases.c.institution_code == inst)
-        .order_by(aliases.c.kind, aliases.c.local_code)
-    )
-    return [{"kind": k, "local_code": lc, "target": disp or t} for k, lc, t, disp in rows]

@@ -62,8 +62,15 @@ def _intervals(
     return exempted
 
 
-def resolve_department(inst: Doc, department: str) -> str:
-    return inst["da"].get(department, department) if "da" in inst else department
+def resolve_department(inst: Doc, department: str) -> tuple[str, Doc | None]:
+    """The department a code names, and its document (None: unknown). A real department code
+    names itself, before any alias: an alias stored under a real code (refused since
+    app.admin.aliases, but data may predate that) must never hide that department's status."""
+    dept = inst["d"].get(department)
+    if dept is not None or "da" not in inst:
+        return department, dept
+    code = inst["da"].get(department, department)
+    return code, inst["d"].get(code)
 
 
 def decide(
@@ -80,8 +87,7 @@ def decide(
     out: list[Reason] = []
     exempted = _intervals(out, inst["s"], INSTITUTION_STATUS_REASON, day, emergency)
 
-    dept_code = resolve_department(inst, department)
-    dept = inst["d"].get(dept_code)
+    dept_code, dept = resolve_department(inst, department)
     if dept is None:
         out.append(_reason("DEPARTMENT_UNKNOWN", True, message=f"科室{department}未在本机构登记"))
     else:

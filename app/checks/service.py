@@ -5,6 +5,9 @@ whose verdict the memo holds (app.checks.verdicts).
 Round 1 fetches, per line, the institution document, the practitioner's view and a possible
 local-code alias — all under the institution's hash tag. Round 2, only for lines that round 1
 could not settle, fetches the aliased view and the practitioner's global "known" marker.
+A practitioner's own code wins over an alias stored under the same code: its view at the
+institution first, and where it has none but is a known practitioner, it is judged as itself
+(not registered here), never as the alias's target.
 
 A key Redis does not hold means "unknown" only while Redis holds a complete copy; a cold or
 flushed Redis holds nothing. So whenever a negative that decides an answer comes from Redis in
@@ -129,8 +132,13 @@ class CheckService:
             elif got[vk] is None:
                 ak = alias_key(ln.institution, tok)
                 alias = got[ak]
-                if alias is not None:
+                if alias is not None and alias[1]["t"] is not None:
                     keys2.add(view_key(ln.institution, alias[1]["t"]))
+                    if codes.is_national_practitioner(tok):
+                        # Shaped like a real code (an alias from before app.admin.aliases
+                        # refused those): the alias counts only if no practitioner has it.
+                        keys2.add(known_key(tok))
+                        negatives.append(known_key(tok))
                 else:
                     keys2.add(known_key(tok))
                     negatives += (vk, ak, known_key(tok))
@@ -157,11 +165,10 @@ class CheckService:
             known = False
             if inst is not None and view is None:
                 alias = got[alias_key(ln.institution, tok)]
-                if alias is not None:
+                known = got.get(known_key(tok)) is not None
+                if alias is not None and alias[1]["t"] is not None and not known:
                     view = got.get(view_key(ln.institution, alias[1]["t"]))
                     known = True
-                else:
-                    known = got.get(known_key(tok)) is not None
             allowed, reasons = decide(
                 inst[1] if inst else None,
                 ln.department,
