@@ -16,7 +16,7 @@ from app.admin.service import audit, require_institution, require_practitioner
 from app.db.any_of import any_of
 from app.db.tables import agreements, events, institutions, outcomes, registrations
 from app.errors import Conflict, InvalidField, NotFound
-from app.policy import evaluate_practitioner, load_profiles
+from app.policy import evaluate_practitioner, load_profiles, sites_counted
 from app.projection import codec, ledger
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute, site_of
@@ -303,9 +303,10 @@ async def credit_file(
     calendar = await Recompute(conn).calendar()
     profiles = load_profiles()
     judged: list[dict[str, Any]] = []
+    counted = sites_counted({c: profiles[p] for c, p in profile_of.items()})
     for pid in sorted(set(profile_of.values())):
         mine = {c for c, p in profile_of.items() if p == pid}
-        subset = [e for e in evs if site_of(e) is None or site_of(e) in mine]
+        subset = [e for e in evs if site_of(e) is None or site_of(e) in counted[pid]]
         out = evaluate_practitioner(profiles[pid], token, subset, calendar, as_of)
         data = codec.to_json(out)
         judged.append(
