@@ -237,9 +237,7 @@ def a_finding_added(draw: st.DrawFn) -> tuple[Profile, list[Event], Violation]:
     dense = st.dates(min_value=dt.date(2024, 6, 1), max_value=dt.date(2025, 12, 31))
     for i, (day, points, institution) in enumerate(
         draw(
-            st.lists(
-                st.tuples(dense, _points(profile), st.sampled_from(INSTITUTIONS)), max_size=6
-            )
+            st.lists(st.tuples(dense, _points(profile), st.sampled_from(INSTITUTIONS)), max_size=6)
         )
     ):
         events.append(Violation(f"p{i}", "P1", institution, day, points))
