@@ -10,6 +10,7 @@ Input::
                  "date": "2025-03-02", "points": 6},
                 {"type": "appeal", "violation": "v1", "outcome": "upheld", "date": "2025-04-01"},
                 {"type": "exam", "practitioner": "P1", "date": "2025-06-02", "passed": true},
+                {"type": "bonus", "practitioner": "P1", "date": "2025-05-02", "points": 2},
                 {"type": "agreement", ...}, {"type": "manual", ...},
                 {"type": "institution_action", ...}, {"type": "department_action", ...}]}
 
@@ -31,6 +32,7 @@ import orjson
 from app.policy import (
     Agreement,
     Appeal,
+    Bonus,
     DepartmentAction,
     Event,
     Exam,
@@ -51,6 +53,7 @@ _TYPES: dict[str, type[Any]] = {
     "violation": Violation,
     "appeal": Appeal,
     "exam": Exam,
+    "bonus": Bonus,
     "manual": ManualAction,
     "institution_action": InstitutionAction,
     "department_action": DepartmentAction,

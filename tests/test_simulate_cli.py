@@ -50,3 +50,36 @@ def test_simulate_names_a_bad_field(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert b"profile: must be one of" in out.stderr
+
+
+def test_simulate_carries_bonus_points_and_a_shortening() -> None:
+    """威海 §二(三) in the what-if: a bonus during the suspension, the officer shortens it."""
+    from app.simulate import simulate
+
+    def run(*extra: dict[str, object]) -> list[tuple[str, str | None]]:
+        events = [
+            {
+                "type": "violation",
+                "id": "v1",
+                "practitioner": "P1",
+                "institution": "H1",
+                "date": "2025-01-10",
+                "points": 6,
+            },
+            {"type": "exam", "practitioner": "P1", "date": "2025-03-01", "passed": True},
+            {
+                "type": "manual",
+                "practitioner": "P1",
+                "action": "shorten",
+                "start": "2025-02-15",
+                "end": "2025-03-10",
+                "reason": "加分",
+            },
+            *extra,
+        ]
+        out = simulate({"profile": "weihai-2018", "events": events})
+        return [(iv["from"], iv["to"]) for iv in out["practitioners"]["P1"]["everywhere"]]
+
+    assert run() == [("2025-01-10", "2025-04-10")]
+    bonus = {"type": "bonus", "practitioner": "P1", "date": "2025-02-01", "points": 2}
+    assert run(bonus) == [("2025-01-10", "2025-03-10")]

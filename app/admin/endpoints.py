@@ -312,6 +312,22 @@ async def record_exam(body: s.ExamIn, request: Request, p: Agency) -> Response:
     return _json(st, out)
 
 
+@router.post("/bonuses", status_code=201, responses=ERRORS)
+async def record_bonus(body: s.BonusIn, request: Request, p: Agency) -> Response:
+    """Record bonus points (加分); where the region allows it (威海), they let an officer shorten
+    a suspension running when they were earned (a `shorten` practitioner action)."""
+    secret = _secret(request)
+    st, out = await run_write(
+        request,
+        p,
+        lambda c, rc, ctx: sanctions.record_bonus(c, rc, ctx, body, secret),
+        status=201,
+        scope="bonus",
+        body=body.model_dump(mode="json"),
+    )
+    return _json(st, out)
+
+
 @router.get("/practitioners/{code}/file", responses=ERRORS)
 async def credit_file(
     code: Prac, request: Request, _: Agency, as_of: Day | None = None

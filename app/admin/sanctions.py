@@ -16,7 +16,8 @@ from app.admin.lookups import audit, require_institution, require_practitioner
 from app.db.any_of import any_of
 from app.db.tables import agreements, events, institutions, outcomes, registrations
 from app.errors import Conflict, InvalidField, NotFound
-from app.policy import evaluate_practitioner, load_profiles
+from app.policy import ManualAction, evaluate_practitioner, load_profiles, sites_counted
+from app.policy.manual import banned_restore
 from app.projection import codec, ledger
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute, site_of
@@ -240,6 +241,62 @@ async def record_exam(
     }
 
 
+async def record_bonus(
+    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: s.BonusIn, secret: str
+) -> dict[str, Any]:
+    """Bonus points (加分, 威海 §二(三)): recorded; they never offset deductions, but where the
+    region allows it they let an officer shorten a suspension running when they were earned."""
+    token = await require_practitioner(
+        conn, body.practitioner_code, secret, "body.practitioner_code"
+    )
+    await rc.lock_practitioner(token)
+    before = await _snapshot(conn, token)
+    payload = {"date": body.date.isoformat(), "points": body.points, "item": body.item}
+    event_id = await ledger.append(
+        conn, ctx, "bonus", payload, practitioner=token, occurred_on=body.date
+    )
+    display = codes.display_code(body.practitioner_code)
+    await audit(conn, ctx, "bonus.record", display, payload)
+    rc.practitioners.add(token)
+    await rc.run()
+    after = await _snapshot(conn, token)
+    return {
+        "event_id": event_id,
+        "practitioner_code": display,
+        **payload,
+        "changes": _changes(before, after, display),
+    }
+
+
+async def refuse_banned_restore(
+    conn: AsyncConnection, token: str, restore: ManualAction, field: str
+) -> None:
+    """舟山 §十四: a hand-made 注销 (5 years) or 解除 (1 year) is a ban; a restore that would reach
+    it before the ban's end is refused here, before anything is written (the engine would
+    ignore it anyway)."""
+    evs = await ledger.practitioner_events(conn, token)
+    actions = [e for e in evs if isinstance(e, ManualAction)]
+    sites = sorted({s_ for e in evs if (s_ := site_of(e)) is not None})
+    profiles = load_profiles()
+    pids = {
+        pid
+        for (pid,) in await conn.execute(
+            select(institutions.c.profile_id).where(any_of(institutions.c.code, sites))
+        )
+    }
+    calendar = await Recompute(conn).calendar()
+    for pid in sorted(pids):
+        refused = banned_restore(profiles[pid], actions, restore, calendar)
+        if refused is not None:
+            rule, until = refused
+            raise InvalidField(
+                f"a restore on this day would lift a sanction that bars a new agreement until "
+                f"{until.isoformat()} ({rule}); it cannot be lifted before then",
+                field=field,
+                code="RESTORE_BANNED",
+            )
+
+
 async def _display(conn: AsyncConnection, token: str) -> str:
     from app.db.tables import practitioners
 
@@ -303,9 +360,10 @@ async def credit_file(
     calendar = await Recompute(conn).calendar()
     profiles = load_profiles()
     judged: list[dict[str, Any]] = []
+    counted = sites_counted({c: profiles[p] for c, p in profile_of.items()})
     for pid in sorted(set(profile_of.values())):
         mine = {c for c, p in profile_of.items() if p == pid}
-        subset = [e for e in evs if site_of(e) is None or site_of(e) in mine]
+        subset = [e for e in evs if site_of(e) is None or site_of(e) in counted[pid]]
         out = evaluate_practitioner(profiles[pid], token, subset, calendar, as_of)
         data = codec.to_json(out)
         judged.append(

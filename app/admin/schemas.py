@@ -67,11 +67,20 @@ class AgreementIn(_Dated):
 
 
 class PractitionerActionIn(_Dated):
-    action: Literal["suspend", "terminate", "lock_code", "cancel_code", "restore"]
+    action: Literal["suspend", "terminate", "lock_code", "cancel_code", "restore", "shorten"]
     institution_code: InstitutionCode | None = Field(
         None, description="the institution the action applies at; omitted = everywhere"
     )
     reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _shorten_names_the_new_end(self) -> Self:
+        # shorten (威海 §二(三) 酌情缩减): start = the decision, end = the term's new end
+        if self.action == "shorten" and self.end is None:
+            raise ValueError("a shorten action needs end: the new end of the suspension's term")
+        if self.action == "shorten" and self.institution_code is not None:
+            raise ValueError("a shorten action applies to the practitioner everywhere")
+        return self
 
 
 class InstitutionActionIn(_Dated):
@@ -107,6 +116,13 @@ class ExamIn(Strict):
     practitioner_code: NationalPractitionerCode
     date: Day
     passed: bool
+
+
+class BonusIn(Strict):
+    practitioner_code: NationalPractitionerCode
+    date: Day
+    points: int = Field(ge=1, le=100, description="bonus points awarded (加分)")
+    item: str = Field(min_length=1, max_length=200, description="the rule item, e.g. 第二(三)5项")
 
 
 class CalendarDayIn(Strict):

@@ -32,7 +32,7 @@ from app.db.tables import (
     registrations,
 )
 from app.errors import InvalidField, NotFound
-from app.policy import UnknownRegion, load_profiles, profile_for_region
+from app.policy import ManualAction, UnknownRegion, load_profiles, profile_for_region
 from app.projection import ledger
 from app.projection.ledger import WriteContext
 from app.projection.recompute import Recompute
@@ -239,6 +239,11 @@ async def practitioner_action(
     token = await require_practitioner(conn, code, secret)
     if body.institution_code is not None:
         await require_institution(conn, body.institution_code, "body.institution_code")
+    if body.action == "restore":
+        from app.admin.sanctions import refuse_banned_restore
+
+        restore = ManualAction(token, body.institution_code, "restore", body.start, None, "")
+        await refuse_banned_restore(conn, token, restore, "body.start")
     payload = {
         "action": body.action,
         "institution": body.institution_code,

@@ -8,6 +8,7 @@ database, cache or JSON libraries. Public API::
         -> (InstitutionOutcome, {department: DepartmentOutcome})
     evaluate(profile, events, categories, calendar, as_of=None) -> Evaluation
     add_months(d, n); WorkingCalendar(overrides); load_profiles(); profile_for_region(code)
+    sites_counted({site: profile}) -> {profile id: sites whose points count together}
 
 Errors::
 
@@ -22,6 +23,7 @@ from app.policy.engine import evaluate
 from app.policy.events import (
     Agreement,
     Appeal,
+    Bonus,
     DepartmentAction,
     Event,
     Exam,
@@ -44,11 +46,13 @@ from app.policy.outcomes import (
 )
 from app.policy.practitioner import evaluate_practitioner
 from app.policy.profile import Profile
+from app.policy.tally import sites_counted
 from app.policy.workdays import CalendarYearUnknown, WorkingCalendar
 
 __all__ = [
     "Agreement",
     "Appeal",
+    "Bonus",
     "CalendarYearUnknown",
     "DepartmentAction",
     "DepartmentOutcome",
@@ -75,4 +79,5 @@ __all__ = [
     "evaluate_practitioner",
     "load_profiles",
     "profile_for_region",
+    "sites_counted",
 ]

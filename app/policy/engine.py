@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from app.policy.events import (
     Agreement,
     Appeal,
+    Bonus,
     DepartmentAction,
     Event,
     Exam,
@@ -35,7 +36,7 @@ def evaluate(
         {
             e.practitioner
             for e in events
-            if isinstance(e, Registration | Agreement | Violation | Exam | ManualAction)
+            if isinstance(e, Registration | Agreement | Violation | Exam | Bonus | ManualAction)
         }
     )
     practitioners = {

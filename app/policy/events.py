@@ -16,7 +16,7 @@ from typing import Literal, TypeAlias
 
 AppealOutcome: TypeAlias = Literal["upheld", "rejected"]
 PractitionerActionKind: TypeAlias = Literal[
-    "suspend", "terminate", "lock_code", "cancel_code", "restore"
+    "suspend", "terminate", "lock_code", "cancel_code", "restore", "shorten"
 ]
 InstitutionActionKind: TypeAlias = Literal["suspend", "terminate", "restore"]
 DepartmentActionKind: TypeAlias = Literal["suspend", "restore"]
@@ -75,11 +75,27 @@ class Exam:
 
 
 @dataclass(frozen=True, slots=True)
+class Bonus:
+    """Points awarded (加分, 威海 §二(三)): a recorded merit, never a deduction undone.
+
+    Bonus points do not lower a period's deducted total; where the profile has a bonus rule,
+    they are what allows an officer to shorten a running suspension (``shorten``).
+    """
+
+    practitioner: str
+    date: dt.date
+    points: int
+    item: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ManualAction:
     """An officer's hand-made status change of a practitioner.
 
     ``institution`` None means the practitioner everywhere. ``restore`` ends, on ``start``, the
-    open sanctions the profile lets an officer lift by hand.
+    open sanctions the profile lets an officer lift by hand. ``shorten`` is a decision taken on
+    ``start`` that the running suspension's term now ends on ``end`` (威海 §二(三) 酌情缩减);
+    the engine honours it only where the profile's bonus rule allows it.
     """
 
     practitioner: str
@@ -119,6 +135,7 @@ Event: TypeAlias = (
     | Violation
     | Appeal
     | Exam
+    | Bonus
     | ManualAction
     | InstitutionAction
     | DepartmentAction

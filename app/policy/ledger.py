@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from app.policy.events import (
     Agreement,
     Appeal,
+    Bonus,
     DepartmentAction,
     Event,
     Exam,
@@ -25,7 +26,7 @@ from app.policy.events import (
 
 def event_date(event: Event) -> dt.date:
     """The day an event is dated by (its ``date``, else its ``start``)."""
-    if isinstance(event, Violation | Appeal | Exam):
+    if isinstance(event, Violation | Appeal | Exam | Bonus):
         return event.date
     return event.start
 
@@ -70,7 +71,7 @@ def of_practitioner(code: str, events: Sequence[Event]) -> list[Event]:
     own: list[Event] = [
         e
         for e in events
-        if isinstance(e, Registration | Agreement | Violation | Exam | ManualAction)
+        if isinstance(e, Registration | Agreement | Violation | Exam | Bonus | ManualAction)
         and e.practitioner == code
     ]
     ids = {e.id for e in own if isinstance(e, Violation)}

@@ -7,6 +7,8 @@ time, not a silently ignored rule.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import re
 import tomllib
@@ -17,6 +19,7 @@ from typing import Any, cast, get_args
 
 from app.policy.profile import (
     DEFAULT_LABELS,
+    BonusRule,
     ConsecutiveRule,
     DepartmentRule,
     ExamRule,
@@ -26,9 +29,12 @@ from app.policy.profile import (
     NoticeRule,
     PeriodKind,
     Profile,
+    Readmission,
+    ReadmissionRecord,
     RepeatRule,
     RestoreMode,
     StaffShareRule,
+    Tally,
     TerminatedDoctorsRule,
     Threshold,
     ThresholdAction,
@@ -69,8 +75,13 @@ class _Table:
                 raise ProfileError(f"{self._where}: missing key {key!r}")
             return default
         value = self._data.pop(key)
-        # bool is an int in Python; an int key must not accept true/false
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        # bool is an int in Python; an int key must not accept true/false; a date key must not
+        # accept a date-time (a datetime is a date too)
+        if (
+            not isinstance(value, kind)
+            or (kind is int and isinstance(value, bool))
+            or (kind is dt.date and isinstance(value, dt.datetime))
+        ):
             raise ProfileError(f"{self._where}.{key}: expected {kind}, got {value!r}")
         return value
 
@@ -90,6 +101,9 @@ class _Table:
 
     def flag(self, key: str, default: bool | None = None) -> bool:
         return cast(bool, self._take(key, bool, _REQUIRED if default is None else default))
+
+    def opt_date(self, key: str) -> dt.date | None:
+        return cast("dt.date | None", self._take(key, dt.date, None))
 
     def items(self, key: str) -> list[Any]:
         return cast(list[Any], self._take(key, list, []))
@@ -126,6 +140,13 @@ def _threshold(t: _Table, initial_points: int, where: str) -> Threshold:
         min_points = initial_points - remaining_below + 1
     assert min_points is not None
     action = cast(ThresholdAction, _choice(t.text("action"), ThresholdAction, where))
+    one = t.opt_text("notice")
+    several = t.items("notices")
+    if one is not None and several:
+        raise ProfileError(f"{where}: give notice or notices, not both")
+    if not all(isinstance(k, str) and k for k in several):
+        raise ProfileError(f"{where}.notices: expected a list of notice kinds")
+    notices = tuple(several) if several else (one or "warning",)
     threshold = Threshold(
         min_points=min_points,
         action=action,
@@ -135,7 +156,7 @@ def _threshold(t: _Table, initial_points: int, where: str) -> Threshold:
         until_period_end=t.flag("until_period_end", False),
         ban_years=t.number("ban_years", 0),
         single_ban_years=t.opt_number("single_ban_years"),
-        notice=t.text("notice", "warning"),
+        notices=notices,
     )
     t.done()
     if action == "suspend" and not (threshold.months > 0 or threshold.until_period_end):
@@ -143,7 +164,8 @@ def _threshold(t: _Table, initial_points: int, where: str) -> Threshold:
     return threshold
 
 
-def _read(data: Mapping[str, Any], where: str) -> Profile:
+def _read(data: Mapping[str, Any], where: str) -> tuple[Profile, str | None]:
+    """The profile in ``data`` (not yet linked to its predecessor) and its predecessor's id."""
     top = _Table(data, where)
     scoring = top.sub("scoring") or _Table({}, f"{where}.scoring")
     period = cast(PeriodKind, _choice(scoring.text("period", "natural_year"), PeriodKind, where))
@@ -293,10 +315,28 @@ def _read(data: Mapping[str, Any], where: str) -> Profile:
         billing_while_sanctioned_is_violation=top.flag(
             "billing_while_sanctioned_is_violation", False
         ),
+        readmission=rule_table(
+            "readmission",
+            lambda t: Readmission(
+                record=cast(
+                    ReadmissionRecord,
+                    _choice(t.text("record"), ReadmissionRecord, f"{where}.readmission"),
+                ),
+                exam=t.flag("exam", False),
+                rule=t.text("rule"),
+            ),
+        )
+        or Readmission(),
+        bonus=rule_table("bonus", lambda t: BonusRule(rule=t.text("rule"))),
+        tally=cast(Tally, _choice(top.text("tally", "region"), Tally, where)),
+        in_force_from=top.opt_date("in_force_from"),
         labels=MappingProxyType(labels),  # shared by every caller: read-only
     )
+    predecessor = top.opt_text("predecessor")
     top.done()
-    return profile
+    if (predecessor is None) != (profile.in_force_from is None):
+        raise ProfileError(f"{where}: in_force_from and predecessor go together")
+    return profile, predecessor
 
 
 def _manual_ban(t: _Table) -> ManualBan:
@@ -305,14 +345,19 @@ def _manual_ban(t: _Table) -> ManualBan:
     return ban
 
 
-def read_profile(path: Path) -> Profile:
-    """Read one profile file; its ``id`` must be the file's stem."""
+def _read_file(path: Path) -> tuple[Profile, str | None]:
     with path.open("rb") as f:
         data = tomllib.load(f)
-    profile = _read(data, path.name)
+    profile, predecessor = _read(data, path.name)
     if profile.id != path.stem:
         raise ProfileError(f"{path.name}: id {profile.id!r} differs from the file name")
-    return profile
+    return profile, predecessor
+
+
+def read_profile(path: Path) -> Profile:
+    """Read one profile file; its ``id`` must be the file's stem. A predecessor named in it is
+    linked only by :func:`load_profiles`, which sees every file."""
+    return _read_file(path)[0]
 
 
 def load_profiles(directory: Path | None = None) -> dict[str, Profile]:
@@ -328,7 +373,11 @@ def _shipped_profiles() -> Mapping[str, Profile]:
 
 
 def _load(directory: Path) -> dict[str, Profile]:
-    profiles = {p.id: p for p in map(read_profile, sorted(directory.glob("*.toml")))}
+    read = dict(
+        (p.id, (p, predecessor))
+        for p, predecessor in map(_read_file, sorted(directory.glob("*.toml")))
+    )
+    profiles = _link(read)
     owner: dict[str, str] = {}
     for profile in profiles.values():
         for region in profile.regions:
@@ -338,6 +387,40 @@ def _load(directory: Path) -> dict[str, Profile]:
                 )
             owner[region] = profile.id
     return profiles
+
+
+def _link(read: Mapping[str, tuple[Profile, str | None]]) -> dict[str, Profile]:
+    """Each profile with its predecessor attached (a chain of versions, newest first).
+
+    Versions of one rule set must count points the same way (period, initial points, tally),
+    and each must come into force after the one it replaces.
+    """
+    linked: dict[str, Profile] = {}
+
+    def link(pid: str, seen: tuple[str, ...]) -> Profile:
+        if pid in linked:
+            return linked[pid]
+        profile, predecessor = read[pid]
+        if predecessor is not None:
+            if predecessor not in read:
+                raise ProfileError(f"{pid}: predecessor {predecessor!r} is not a profile")
+            if predecessor in seen:
+                raise ProfileError(f"{pid}: predecessors form a cycle")
+            before = link(predecessor, (*seen, pid))
+            scale = ("period", "period_months", "initial_points", "tally")
+            for name in scale:
+                if getattr(before, name) != getattr(profile, name):
+                    raise ProfileError(f"{pid}: {name} differs from its predecessor {before.id}")
+            assert profile.in_force_from is not None
+            if before.in_force_from is not None and before.in_force_from >= profile.in_force_from:
+                raise ProfileError(f"{pid}: in force before its predecessor {before.id}")
+            profile = dataclasses.replace(profile, previous=before)
+        linked[pid] = profile
+        return profile
+
+    for pid in read:
+        link(pid, ())
+    return linked
 
 
 def profile_for_region(region_code: str, profiles: Mapping[str, Profile] | None = None) -> Profile:

@@ -40,7 +40,9 @@ class Notice:
     """A dated fact for people to act on (约谈 due, 重点监控名单, re-application banned ...).
 
     Kinds produced: warning, interview (约谈), training_required, exam_required,
-    reinstatement_required, sanction_notified, reapplication_banned, code_lock_due,
+    reinstatement_required, reinstatement_premature (a 恢复 request before the term's end),
+    sanction_notified, reapplication_banned, restore_refused (a restore inside a ban),
+    suspension_shortened / shortening_refused (an officer's 加分 decision), code_lock_due,
     key_monitoring (重点监控名单), institution_threshold, agreements_follow_institution,
     department_suspended. ``subject`` is the practitioner's code, the institution's code, or
     "<institution>/<department>" for a department.

@@ -6,7 +6,16 @@ import datetime as dt
 from collections.abc import Sequence
 
 from app.policy import ledger
-from app.policy.events import Agreement, Appeal, Event, Exam, ManualAction, Registration, Violation
+from app.policy.events import (
+    Agreement,
+    Appeal,
+    Bonus,
+    Event,
+    Exam,
+    ManualAction,
+    Registration,
+    Violation,
+)
 from app.policy.manual import manual_intervals, unbinding_locks
 from app.policy.outcomes import Interval, Notice, PractitionerOutcome
 from app.policy.profile import Profile
@@ -44,17 +53,21 @@ def evaluate_practitioner(
         key=lambda a: (a.start, a.action, a.institution or "", a.end or dt.date.max, a.reason),
     )
     restores = [a for a in actions if a.action == "restore"]
+    bonuses = sorted(
+        (e for e in own if isinstance(e, Bonus)), key=lambda b: (b.date, b.points, b.item)
+    )
 
     points = score(
         profile,
         code,
         violations,
         exams,
-        agreements,
-        [r for r in restores if r.institution is None],
+        [*agreements, *registrations],
+        actions,
+        bonuses,
         calendar,
     )
-    by_hand, hand_notices = manual_intervals(profile, code, actions)
+    by_hand, hand_notices = manual_intervals(profile, code, actions, calendar)
     locks, lock_notices = unbinding_locks(profile, code, registrations, restores, calendar)
 
     intervals = sorted(set(points.intervals + by_hand + locks), key=interval_key)

@@ -7,6 +7,7 @@ article it comes from, which is what a clerk and an auditor see next to a decisi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -14,6 +15,8 @@ from typing import Literal, TypeAlias
 ThresholdAction: TypeAlias = Literal["warning", "suspend", "terminate"]
 RestoreMode: TypeAlias = Literal["automatic", "exam", "application"]
 PeriodKind: TypeAlias = Literal["natural_year", "agreement"]
+ReadmissionRecord: TypeAlias = Literal["agreement", "registration"]
+Tally: TypeAlias = Literal["region", "national"]
 
 DEFAULT_LABELS: Mapping[str, str] = {
     "suspended": "医保支付资格暂停",
@@ -38,7 +41,7 @@ class Threshold:
     until_period_end: bool = False  # suspend: until the score resets instead of ``months``
     ban_years: int = 0  # terminate: re-application banned for this long
     single_ban_years: int | None = None  # terminate: ban when one violation alone reached it
-    notice: str = "warning"  # warning: the notice kind it raises
+    notices: tuple[str, ...] = ("warning",)  # warning: the notice kinds it raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,27 @@ class KeyMonitoringRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Readmission:
+    """What ends a termination once its ban is over, institution by institution.
+
+    A new ``record`` (an agreement, or a registration = 再次登记备案) at an institution dated on
+    or after the ban's end ends the termination there; one dated before does not. With ``exam``
+    a passed exam on or after the ban's end is needed as well (兰州 §十八 统一培训并考核合格).
+    """
+
+    record: ReadmissionRecord = "agreement"
+    exam: bool = False
+    rule: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BonusRule:
+    """Bonus points earned during a suspension let an officer shorten it (威海 §二(三) 酌情)."""
+
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """Everything the engine and the check layer need to know about one rule set."""
 
@@ -178,7 +202,38 @@ class Profile:
     institution_emergency_exempt: bool = False
     department_emergency_exempt: bool = False
     billing_while_sanctioned_is_violation: bool = False
+    readmission: Readmission = Readmission()
+    bonus: BonusRule | None = None
+    # profiles with tally "national" add up one practitioner's points across all their regions
+    tally: Tally = "region"
+    # Versions: this profile is in force from ``in_force_from``; before it, ``previous`` (the
+    # version it replaced in these regions) judges. None: in force for as far back as it goes.
+    in_force_from: dt.date | None = None
+    previous: Profile | None = None
     labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or DEFAULT_LABELS[key]
+
+    def at(self, day: dt.date) -> Profile:
+        """The version in force on ``day``: a violation is judged by the rules of its date.
+
+        The earliest version known also stands for any day before it.
+        """
+        version = self
+        while (
+            version.previous is not None
+            and version.in_force_from is not None
+            and day < version.in_force_from
+        ):
+            version = version.previous
+        return version
+
+    def versions(self) -> tuple[Profile, ...]:
+        """This version and the ones before it, newest first."""
+        chain: list[Profile] = []
+        version: Profile | None = self
+        while version is not None:
+            chain.append(version)
+            version = version.previous
+        return tuple(chain)

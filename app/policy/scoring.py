@@ -1,43 +1,60 @@
 """Point rules: from a practitioner's standing violations, exams and restores to sanctions.
 
-The ledger is replayed day by day in a fixed order (agreement starts, restores and exams of a
-day before its violations). Readings that hold for every profile:
+The ledger is replayed day by day in a fixed order (new agreements and registrations, then
+restores, then an officer's shortening decisions, then exams, then the day's violations).
+Readings that hold for every profile:
 
+- Versions: each decision is taken under the profile version in force on its day
+  (:meth:`Profile.at`); a sanction keeps the rules it was decided under (its restore mode, its
+  ban, its labels), so a new version never rewrites the past.
 - Violations of one day are one batch: their points are added together and only the highest
   threshold crossed applies ("crossing several thresholds at once applies the highest").
-- Each threshold fires at most once per scoring period; a lower threshold crossed after a
-  higher one (impossible by points, possible by profile order) never fires.
-- Escalation: within one scoring period the suspension for points is the tier of the
-  period's total. Reaching a higher tier while the period's suspension runs extends it to the
-  higher tier's length counted from its first day (the segment from the new date carries the
-  new rule); reaching it after the practitioner was restored adds the months the higher tier
-  adds (6 → 9 points in 济宁: 3 months, then 3 more). So a year's points never cost more, or
-  less, than their tier, whatever the order they came in. An escalation is not a further
-  suspension for repeat rules unless the profile says ``escalation_counts_as_repeat``:
-  "suspended twice" means suspended for the points of two scoring periods. Both choices keep
-  the rules monotone: one more violation never shortens anything.
+- Each threshold fires at most once per scoring period (thresholds are identified by their
+  points, so a new version's tiers continue the period's count).
+- Escalation within one scoring period, two rules side by side:
+  * reached while the period's suspension still runs: that suspension is stretched to the
+    higher tier's length counted from its first day (the segment from the new date carries the
+    new rule);
+  * reached after the practitioner was restored (served, or lifted): the higher tier's measure
+    applies in full from the day it is reached — 济宁 §五(二) "中止期满后自动恢复，同一记分周期
+    内的积分仍然累计", 兰州 §十七 "用协议期内剩余分值继续": 6 points → 3 months served, then
+    9 points → 6 months from that day.
+  So fewer violations can cost more time (a finding that lands while a suspension runs merges
+  two measures into one); what always holds is that a finding never lightens the sanctions in
+  force or decided on its own date, and never changes anything before it.
+  An escalation is not a further suspension for repeat rules unless the profile says
+  ``escalation_counts_as_repeat``: "suspended twice" means suspended for the points of two
+  scoring periods.
 - A tier reached in a new period while an older period's suspension still runs is a new
   suspension from its own date, lasting at least to the old end.
 - A termination cuts a running suspension; nothing escalates a running termination. After a
   termination the suspension count starts again from zero.
-- A termination ends when the practitioner signs a new agreement (any institution) on or
-  after the end of the ban, or when an officer records a restore (on or after the ban's end;
-  before it only where the profile allows restoring by hand).
+- A termination ends, institution by institution, with a new record of the profile's
+  readmission kind (an agreement, or a registration = 再次登记备案) dated on or after the ban's
+  end (and, where required, after a passed exam dated on or after it): the first such record
+  ends it everywhere it was not still pending; at every other institution where the
+  practitioner was on record it stays, as an interval at that institution, until a record
+  there. An officer's restore ends it everywhere (on or after the ban's end; before it only
+  where the profile allows restoring by hand).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from app.policy import messages
-from app.policy.dates import add_months, add_years
-from app.policy.events import Agreement, Exam, ManualAction, Violation
+from app.policy.dates import ONE_DAY, add_months, add_years, last_day
+from app.policy.events import Agreement, Bonus, Exam, ManualAction, Registration, Violation
+from app.policy.manual import restored_end
 from app.policy.outcomes import Interval, Notice, PeriodPoints
 from app.policy.periods import Period, Periods
 from app.policy.profile import Profile, Threshold
 from app.policy.workdays import WorkingCalendar
+
+Record = Agreement | Registration
 
 
 @dataclass(slots=True)
@@ -47,13 +64,22 @@ class _Block:
     start: dt.date
     status: Literal["suspended", "terminated"]
     rule: str
+    rules: Profile  # the version the sanction was decided under
     end: dt.date | None = None
     deadline: dt.date | None = None  # suspension: nominal end (exam / application modes)
     ban_until: dt.date | None = None  # termination
     failed_once: bool = False
+    since: dt.date | None = None  # suspension: first day of the suspension this segment continues
+    readmitted: bool = False  # termination: a qualifying new record has been seen
+    passed_on: dt.date | None = None  # termination: the qualifying exam pass
+    ended_by_readmission: bool = False
 
     def running(self, day: dt.date) -> bool:
         return self.start <= day and (self.end is None or day < self.end)
+
+    def readmission_opens(self) -> dt.date:
+        """The first day a new record may end this termination."""
+        return self.ban_until if self.ban_until is not None else self.start + ONE_DAY
 
 
 @dataclass(slots=True)
@@ -65,7 +91,7 @@ class Result:
     periods: list[PeriodPoints] = field(default_factory=list)
 
 
-_ORDER_AGREEMENT, _ORDER_RESTORE, _ORDER_EXAM, _ORDER_VIOLATIONS = range(4)
+_ORDER_RECORD, _ORDER_RESTORE, _ORDER_SHORTEN, _ORDER_EXAM, _ORDER_VIOLATIONS = range(5)
 
 
 class _Replay:
@@ -75,16 +101,18 @@ class _Replay:
         code: str,
         periods: Periods,
         calendar: WorkingCalendar,
+        bonuses: Sequence[Bonus],
     ) -> None:
         self.p = profile
         self.code = code
         self.periods = periods
         self.calendar = calendar
+        self.bonuses = bonuses
         self.blocks: list[_Block] = []
         self.warnings: list[Interval] = []
         self.notices: list[Notice] = []
         self.totals: dict[Period, int] = {}
-        self.fired: dict[Period, int] = {}
+        self.fired: dict[Period, int] = {}  # the points of the highest threshold fired
         self.suspensions = 0
         # per period: first day of its point suspension and the months its tier imposes
         self.period_suspension: dict[Period, tuple[dt.date, int]] = {}
@@ -102,105 +130,174 @@ class _Replay:
 
     # -- events ------------------------------------------------------------------------
 
-    def agreement(self, start: dt.date) -> None:
-        block = self._running(start)
-        if (
-            block is not None
-            and block.status == "terminated"
-            and block.start < start
-            and (block.ban_until is None or start >= block.ban_until)
-        ):
-            block.end = start
-            self.periods.restart(start)
+    def record(self, day: dt.date, kind: str) -> None:
+        """A new agreement or registration starts on ``day``: it may end a termination."""
+        block = self._running(day)
+        if block is None or block.status != "terminated" or block.start >= day:
+            return
+        rule = block.rules.readmission
+        if rule.record != kind or day < block.readmission_opens():
+            return
+        block.readmitted = True
+        if rule.exam and block.passed_on is None:
+            return
+        self._end_termination(block, day, readmitted=True)
 
     def restore(self, day: dt.date) -> None:
         block = self._running(day)
         if block is None or block.start >= day:
             return
+        rules = block.rules
         if block.status == "terminated":
-            if self.p.manual_restore or block.ban_until is None or day >= block.ban_until:
-                block.end = day
-                self.periods.restart(day)
-        elif self.p.restore == "application" and block.end is None:
-            # 舟山 §十四: the request restores at the end of the term, not before it
+            if rules.manual_restore or block.ban_until is None or day >= block.ban_until:
+                self._end_termination(block, day, readmitted=False)
+            else:
+                self._notice(
+                    day,
+                    "restore_refused",
+                    block.rule,
+                    until=block.ban_until,
+                    detail="禁止期内不得恢复",
+                )
+        elif rules.restore == "application" and block.end is None:
             assert block.deadline is not None
-            block.end = max(day, block.deadline)
-        elif self.p.manual_restore:
+            if day < block.deadline:
+                # 舟山 §十四 待中止期满 ... 提交恢复履行申请: a request before the term ends
+                # is not one; the institution files it (again) once the term is over
+                self._notice(
+                    day,
+                    "reinstatement_premature",
+                    rules.restore_rule,
+                    until=block.deadline,
+                    detail="中止期满前提交的恢复申请不予受理，期满后须重新提交",
+                )
+                return
             block.end = day
+        elif rules.manual_restore:
+            block.end = day
+
+    def shorten(self, action: ManualAction) -> None:
+        """威海 §二(三): bonus points earned during a suspension let an officer shorten it."""
+        day = action.start
+        block = self._running(day)
+        if block is None or block.status != "suspended" or action.end is None:
+            return
+        rule = block.rules.bonus
+        if rule is None:
+            return
+        since = block.since or block.start
+        if not any(since <= b.date <= day for b in self.bonuses):
+            self._notice(
+                day,
+                "shortening_refused",
+                rule.rule,
+                detail="暂停期间无加分，不得缩减暂停期限",
+            )
+            return
+        new_end = max(action.end, day)  # never back-dated before the decision
+        if block.end is not None:
+            if new_end >= block.end:
+                return  # a shortening never lengthens
+            block.end = new_end
+        else:
+            assert block.deadline is not None
+            if new_end >= block.deadline:
+                return
+            block.deadline = new_end
+        self._notice(
+            day,
+            "suspension_shortened",
+            rule.rule,
+            until=new_end,
+            detail=f"暂停期间有加分，暂停期限缩减至{last_day(new_end)}",
+        )
 
     def exam(self, exam: Exam) -> None:
         block = self._running(exam.date)
-        rule = self.p.exam
-        if self.p.restore == "exam" and rule is not None:
-            if block is None or block.status != "suspended" or block.end is not None:
-                return
-            assert block.deadline is not None
+        if block is not None and block.status == "terminated":
             if exam.passed:
-                block.end = max(block.deadline, exam.date)
-            elif not block.failed_once and rule.fail_extension_months:
-                block.failed_once = True
-                block.deadline = add_months(
-                    max(block.deadline, exam.date), rule.fail_extension_months
-                )
-                self._notice(
-                    exam.date,
-                    "exam_required",
-                    rule.rule,
-                    until=block.deadline,
-                    detail="考试不合格，暂停期限延长，期满须再次考试合格方可恢复",
-                )
-            elif block.failed_once and rule.fail_again_ban_years is not None:
-                self._terminate(exam.date, rule.fail_again_rule, rule.fail_again_ban_years)
-        elif self.p.failed_exam is not None and not exam.passed:
-            if block is not None and block.status == "terminated":
-                return
-            self._terminate(exam.date, self.p.failed_exam.rule, self.p.failed_exam.ban_years)
+                self._readmission_exam(block, exam.date)
+            return
+        if block is not None and block.rules.restore == "exam" and block.rules.exam is not None:
+            if block.end is None:
+                self._exam_during_suspension(block, exam)
+            return
+        rules = self.p.at(exam.date)
+        if rules.failed_exam is not None and not exam.passed:
+            self._terminate(exam.date, rules, rules.failed_exam.rule, rules.failed_exam.ban_years)
+
+    def _exam_during_suspension(self, block: _Block, exam: Exam) -> None:
+        rule = block.rules.exam
+        assert rule is not None
+        assert block.deadline is not None
+        if exam.passed:
+            block.end = max(block.deadline, exam.date)
+        elif not block.failed_once and rule.fail_extension_months:
+            block.failed_once = True
+            block.deadline = add_months(max(block.deadline, exam.date), rule.fail_extension_months)
+            self._notice(
+                exam.date,
+                "exam_required",
+                rule.rule,
+                until=block.deadline,
+                detail="考试不合格，暂停期限延长，期满须再次考试合格方可恢复",
+            )
+        elif block.failed_once and rule.fail_again_ban_years is not None:
+            self._terminate(exam.date, block.rules, rule.fail_again_rule, rule.fail_again_ban_years)
+
+    def _readmission_exam(self, block: _Block, day: dt.date) -> None:
+        """兰州 §十八: a pass after the ban, with a new record, ends the termination."""
+        if not block.rules.readmission.exam or day < block.readmission_opens():
+            return
+        if block.passed_on is None:
+            block.passed_on = day
+        if block.readmitted:
+            self._end_termination(block, day, readmitted=True)
 
     def violations(self, day: dt.date, batch: list[Violation]) -> None:
+        rules = self.p.at(day)
         period = self.periods.of(day)
         before = self.totals.get(period, 0)
         total = before + sum(v.points for v in batch)
         self.totals[period] = total
-        fired = self.fired.get(period, -1)
-        crossed = [
-            i for i, th in enumerate(self.p.thresholds) if th.min_points <= total and i > fired
-        ]
-        threshold = self.p.thresholds[crossed[-1]] if crossed else None
-        if crossed:
-            self.fired[period] = crossed[-1]
+        fired = self.fired.get(period, 0)
+        crossed = [th for th in rules.thresholds if fired < th.min_points <= total]
+        threshold = crossed[-1] if crossed else None
+        if threshold is not None:
+            self.fired[period] = threshold.min_points
         if threshold is not None and threshold.action == "terminate":
             single = any(v.points >= threshold.min_points for v in batch)
             ban = threshold.ban_years
             if single and threshold.single_ban_years is not None:
                 ban = threshold.single_ban_years
-            self._terminate(self._effective(day), threshold.rule, ban)
-        elif self._consecutive(period, before, total):
-            rule = self.p.consecutive
+            self._terminate(self._effective(day, rules), rules, threshold.rule, ban)
+        elif self._consecutive(rules, period, before, total):
+            rule = rules.consecutive
             assert rule is not None
-            self._terminate(self._effective(day), rule.rule, rule.ban_years)
+            self._terminate(self._effective(day, rules), rules, rule.rule, rule.ban_years)
         elif threshold is not None and threshold.action == "suspend":
-            self._suspend(self._effective(day), threshold, period)
+            self._suspend(self._effective(day, rules), rules, threshold, period)
         elif threshold is not None:
-            self._warn(day, threshold, period, total)
+            self._warn(day, rules, threshold, period, total)
 
     # -- rules -------------------------------------------------------------------------
 
-    def _effective(self, day: dt.date) -> dt.date:
+    def _effective(self, day: dt.date, rules: Profile) -> dt.date:
         """The day a sanction decided on ``day`` takes effect (after any notice period)."""
-        if self.p.notice is None:
+        if rules.notice is None:
             return day
-        start = self.calendar.add_working_days(day, self.p.notice.working_days)
+        start = self.calendar.add_working_days(day, rules.notice.working_days)
         self._notice(
             day,
             "sanction_notified",
-            self.p.notice.rule,
+            rules.notice.rule,
             until=start,
-            detail=f"书面告知后{self.p.notice.working_days}个工作日生效",
+            detail=f"书面告知后{rules.notice.working_days}个工作日生效",
         )
         return start
 
-    def _consecutive(self, period: Period, before: int, total: int) -> bool:
-        rule = self.p.consecutive
+    def _consecutive(self, rules: Profile, period: Period, before: int, total: int) -> bool:
+        rule = rules.consecutive
         if rule is None or not (before < rule.min_points <= total):
             return False
         earlier = period
@@ -210,7 +307,9 @@ class _Replay:
                 return False
         return True
 
-    def _warn(self, day: dt.date, threshold: Threshold, period: Period, total: int) -> None:
+    def _warn(
+        self, day: dt.date, rules: Profile, threshold: Threshold, period: Period, total: int
+    ) -> None:
         label = threshold.label or "警告"
         detail = f"{period[0].isoformat()}起记分周期累计扣分{total}分"
         self.warnings.append(
@@ -220,28 +319,33 @@ class _Replay:
                 "warning",
                 threshold.rule,
                 None,
-                self.p.emergency_exempt,
+                rules.emergency_exempt,
                 f"{label}（{detail}）",
             )
         )
-        self._notice(day, threshold.notice, threshold.rule, until=period[1], detail=detail)
+        for kind in threshold.notices:
+            self._notice(day, kind, threshold.rule, until=period[1], detail=detail)
 
-    def _suspend(self, start: dt.date, threshold: Threshold, period: Period) -> None:
+    def _suspend(
+        self, start: dt.date, rules: Profile, threshold: Threshold, period: Period
+    ) -> None:
         running = self._running(start)
         if running is not None and running.status == "terminated":
             return
         earlier = self.period_suspension.get(period)
+        stretched = earlier is not None and running is not None
         if threshold.until_period_end:
             target = period[1]
-        elif earlier is None:
-            target = add_months(start, threshold.months)
-        elif running is not None:
+        elif stretched:
+            assert earlier is not None
             # the period's suspension still runs: it now lasts the higher tier from its start
             target = add_months(earlier[0], threshold.months)
         else:
-            # already restored: top up by the months the higher tier adds
-            target = add_months(start, threshold.months - earlier[1])
-        self.period_suspension[period] = (earlier[0] if earlier else start, threshold.months)
+            # the first of the period, or the earlier one was served and restored: the tier's
+            # measure in full from today (济宁 §五(二), 兰州 §十七)
+            target = add_months(start, threshold.months)
+        since = earlier[0] if stretched and earlier is not None else start
+        self.period_suspension[period] = (since, threshold.months)
         failed_once = False
         if running is not None:
             old_end = running.end if running.end is not None else running.deadline
@@ -249,24 +353,34 @@ class _Replay:
             target = max(target, old_end)
             running.end = start
             failed_once = running.failed_once
-        if earlier is None or self.p.escalation_counts_as_repeat:
+        if earlier is None or rules.escalation_counts_as_repeat:
             self.suspensions += 1
-        repeat = self.p.repeat_suspension
+        repeat = rules.repeat_suspension
         if repeat is not None and self.suspensions >= repeat.count:
-            self._terminate(start, f"{threshold.rule}；{repeat.rule}", repeat.ban_years)
+            self._terminate(start, rules, f"{threshold.rule}；{repeat.rule}", repeat.ban_years)
             return
-        if self.p.restore == "automatic" or threshold.until_period_end:
-            self.blocks.append(_Block(start, "suspended", threshold.rule, end=target))
+        if rules.restore == "automatic" or threshold.until_period_end:
+            self.blocks.append(
+                _Block(start, "suspended", threshold.rule, rules, end=target, since=since)
+            )
             return
         self.blocks.append(
-            _Block(start, "suspended", threshold.rule, deadline=target, failed_once=failed_once)
+            _Block(
+                start,
+                "suspended",
+                threshold.rule,
+                rules,
+                deadline=target,
+                failed_once=failed_once,
+                since=since,
+            )
         )
-        if self.p.restore == "exam":
-            assert self.p.exam is not None
+        if rules.restore == "exam":
+            assert rules.exam is not None
             self._notice(
                 start,
                 "exam_required",
-                self.p.exam.rule,
+                rules.exam.rule,
                 until=target,
                 detail="暂停期满须考试合格方可恢复",
             )
@@ -274,12 +388,12 @@ class _Replay:
             self._notice(
                 start,
                 "reinstatement_required",
-                self.p.restore_rule,
+                rules.restore_rule,
                 until=target,
                 detail="中止期满后由所在定点医疗机构提交恢复申请及整改报告",
             )
 
-    def _terminate(self, start: dt.date, rule: str, ban_years: int) -> None:
+    def _terminate(self, start: dt.date, rules: Profile, rule: str, ban_years: int) -> None:
         running = self._running(start)
         if running is not None and running.status == "terminated":
             return
@@ -288,20 +402,24 @@ class _Replay:
         self.terminations += 1
         self.suspensions = 0
         self.period_suspension.clear()
-        repeat = self.p.repeat_termination
+        repeat = rules.repeat_termination
         if repeat is not None and self.terminations >= repeat.count:
             ban_years = max(ban_years, repeat.ban_years)
             rule = f"{rule}；{repeat.rule}"
         ban_until = add_years(start, ban_years) if ban_years > 0 else None
-        self.blocks.append(_Block(start, "terminated", rule, ban_until=ban_until))
+        self.blocks.append(_Block(start, "terminated", rule, rules, ban_until=ban_until))
+        readmission = rules.readmission
         if ban_until is not None:
-            self._notice(
-                start,
-                "reapplication_banned",
-                rule,
-                until=ban_until,
-                detail=f"{ban_years}年内不得重新申请（签订服务协议）",
-            )
+            what = "再次登记备案" if readmission.record == "registration" else "重新签订服务协议"
+            detail = f"{ban_years}年内不得{what}"
+            if readmission.exam:
+                detail += "；期满后须经统一培训并考核合格"
+            self._notice(start, "reapplication_banned", rule, until=ban_until, detail=detail)
+
+    def _end_termination(self, block: _Block, day: dt.date, *, readmitted: bool) -> None:
+        block.end = day
+        block.ended_by_readmission = readmitted
+        self.periods.restart(day)
 
     def _notice(
         self, day: dt.date, kind: str, rule: str, *, until: dt.date | None = None, detail: str = ""
@@ -310,7 +428,9 @@ class _Replay:
 
     # -- output ------------------------------------------------------------------------
 
-    def intervals(self) -> list[Interval]:
+    def intervals(
+        self, records: Sequence[Record], passes: Sequence[dt.date], restores: Sequence[ManualAction]
+    ) -> list[Interval]:
         out = list(self.warnings)
         for b in self.blocks:
             if b.end is not None and b.end <= b.start:
@@ -322,20 +442,72 @@ class _Replay:
                     b.status,
                     b.rule,
                     None,
-                    self.p.emergency_exempt,
+                    b.rules.emergency_exempt,
                     self._message(b),
+                )
+            )
+            if b.ended_by_readmission:
+                out += self._still_terminated(b, records, passes, restores)
+        return out
+
+    def _still_terminated(
+        self,
+        block: _Block,
+        records: Sequence[Record],
+        passes: Sequence[dt.date],
+        restores: Sequence[ManualAction],
+    ) -> list[Interval]:
+        """The termination at each institution the practitioner was on record at, until a new
+        record there: re-entering at one institution is not re-entering at all of them.
+
+        Each interval starts with the termination itself, so rules that count terminations by
+        their first day (兰州 §二十二, 济宁 §五(三)) still see one termination.
+        """
+        assert block.end is not None
+        rule = block.rules.readmission
+        opens = block.readmission_opens()
+        exam_day = min((d for d in passes if d >= opens), default=opens) if rule.exam else opens
+        kind = Registration if rule.record == "registration" else Agreement
+        mine = [r for r in records if isinstance(r, kind)]
+        held = sorted(
+            {
+                r.institution
+                for r in mine
+                if r.start < block.end and (r.end is None or r.end > block.end)
+            }
+        )
+        out: list[Interval] = []
+        for institution in held:
+            again = min(
+                (r.start for r in mine if r.institution == institution and r.start >= opens),
+                default=None,
+            )
+            end = None if again is None else max(again, exam_day)
+            if end is not None and end <= block.end:
+                continue
+            end = restored_end(block.end, end, institution, restores)
+            what = "登记备案" if rule.record == "registration" else "签订服务协议"
+            out.append(
+                Interval(
+                    block.start,
+                    end,
+                    "terminated",
+                    f"{block.rule}；{rule.rule}" if rule.rule else block.rule,
+                    institution,
+                    block.rules.emergency_exempt,
+                    f"{self._message(block)}（须在本机构重新{what}）",
                 )
             )
         return out
 
     def _message(self, b: _Block) -> str:
         if b.status == "terminated":
-            return messages.banned(self.p.label("terminated"), b.ban_until)
+            return messages.banned(b.rules.label("terminated"), b.ban_until)
         reason = ""
         if b.end is None and b.deadline is not None:
-            wait = "考试合格" if self.p.restore == "exam" else "提交恢复申请"
+            wait = "考试合格" if b.rules.restore == "exam" else "提交恢复申请"
             reason = f"期满{b.deadline.isoformat()}后须{wait}方可恢复"
-        return messages.until(self.p.label("suspended"), b.end, reason)
+        return messages.until(b.rules.label("suspended"), b.end, reason)
 
 
 def score(
@@ -343,29 +515,41 @@ def score(
     code: str,
     violations: list[Violation],
     exams: list[Exam],
-    agreements: list[Agreement],
-    restores: list[ManualAction],
+    records: Sequence[Record],
+    actions: Sequence[ManualAction],
+    bonuses: Sequence[Bonus],
     calendar: WorkingCalendar,
 ) -> Result:
-    """Replay one practitioner's point-relevant ledger under ``profile``."""
+    """Replay one practitioner's point-relevant ledger under ``profile``.
+
+    ``records``: their agreements and registrations; ``actions``: their officers' actions (the
+    practitioner-wide restores and shortening decisions act on point sanctions here).
+    """
+    agreements = [r for r in records if isinstance(r, Agreement)]
     periods = Periods(profile, agreements)
-    replay = _Replay(profile, code, periods, calendar)
+    replay = _Replay(profile, code, periods, calendar, bonuses)
+    everywhere = [a for a in actions if a.institution is None]
 
     batches: dict[dt.date, list[Violation]] = {}
     for v in violations:
         batches.setdefault(v.date, []).append(v)
     steps: list[tuple[dt.date, int, object]] = []
-    steps += [(a.start, _ORDER_AGREEMENT, a) for a in agreements]
-    steps += [(r.start, _ORDER_RESTORE, r) for r in restores]
+    steps += [(r.start, _ORDER_RECORD, r) for r in records]
+    steps += [(a.start, _ORDER_RESTORE, a) for a in everywhere if a.action == "restore"]
+    steps += [(a.start, _ORDER_SHORTEN, a) for a in everywhere if a.action == "shorten"]
     steps += [(e.date, _ORDER_EXAM, e) for e in exams]
     steps += [(day, _ORDER_VIOLATIONS, batch) for day, batch in batches.items()]
-    # exams of one day: a failure before a pass, so a day with both ends restored
+    # exams of one day: a failure before a pass, so a day with both ends restored; shortening
+    # decisions of one day: the shortest first, so the later ones change nothing
     steps.sort(key=lambda s: (s[0], s[1], _tie(s[2])))
     for day, order, item in steps:
-        if order == _ORDER_AGREEMENT:
-            replay.agreement(day)
+        if order == _ORDER_RECORD:
+            replay.record(day, "agreement" if isinstance(item, Agreement) else "registration")
         elif order == _ORDER_RESTORE:
             replay.restore(day)
+        elif order == _ORDER_SHORTEN:
+            assert isinstance(item, ManualAction)
+            replay.shorten(item)
         elif order == _ORDER_EXAM:
             assert isinstance(item, Exam)
             replay.exam(item)
@@ -376,7 +560,9 @@ def score(
     by_period: dict[Period, list[Violation]] = {}
     for v in violations:
         by_period.setdefault(periods.of(v.date), []).append(v)
-    result = Result(intervals=replay.intervals(), notices=replay.notices)
+    passes = sorted(e.date for e in exams if e.passed)
+    restores = [a for a in actions if a.action == "restore"]
+    result = Result(intervals=replay.intervals(records, passes, restores), notices=replay.notices)
     result.periods = [
         PeriodPoints(start, end, sum(v.points for v in vs), tuple(v.id for v in vs))
         for (start, end), vs in sorted(by_period.items())
@@ -384,9 +570,11 @@ def score(
     return result
 
 
-def _tie(item: object) -> tuple[bool, str]:
+def _tie(item: object) -> tuple[bool, str, dt.date]:
     if isinstance(item, Exam):
-        return (item.passed, "")
-    if isinstance(item, Agreement):
-        return (False, item.institution)
-    return (False, "")
+        return (item.passed, "", dt.date.min)
+    if isinstance(item, Agreement | Registration):
+        return (isinstance(item, Registration), item.institution, dt.date.min)
+    if isinstance(item, ManualAction):
+        return (False, "", item.end or dt.date.max)
+    return (False, "", dt.date.min)

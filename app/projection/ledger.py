@@ -16,6 +16,7 @@ from app.db.tables import agreements, events, registrations
 from app.policy import (
     Agreement,
     Appeal,
+    Bonus,
     DepartmentAction,
     Event,
     Exam,
@@ -25,7 +26,7 @@ from app.policy import (
     Violation,
 )
 
-PRACTITIONER_KINDS = ("practitioner_action", "violation", "appeal", "exam")
+PRACTITIONER_KINDS = ("practitioner_action", "violation", "appeal", "exam", "bonus")
 INSTITUTION_KINDS = ("institution_action", "department_action")
 
 
@@ -115,6 +116,9 @@ def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any])
     if kind == "exam":
         assert token is not None
         return Exam(token, date.fromisoformat(p["date"]), bool(p["passed"]))
+    if kind == "bonus":
+        assert token is not None
+        return Bonus(token, date.fromisoformat(p["date"]), int(p["points"]), p.get("item", ""))
     return None
 
 

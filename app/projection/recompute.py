@@ -40,6 +40,7 @@ from app.policy import (
     evaluate_institution,
     evaluate_practitioner,
     load_profiles,
+    sites_counted,
 )
 from app.projection import codec, docs, ledger
 from app.projection.store import write_docs
@@ -121,11 +122,13 @@ class Recompute:
             by_profile: dict[str, set[str]] = defaultdict(set)
             for code in sites:
                 by_profile[profile_of[code]].add(code)
+            counted = sites_counted({code: profiles[profile_of[code]] for code in sites})
             outs: dict[str, PractitionerOutcome] = {}
             for profile_id, mine in by_profile.items():
-                # Points from every site add up — within one region's rules; a site in another
-                # region is judged by that region's profile.
-                subset = [e for e in events if site_of(e) is None or site_of(e) in mine]
+                # Each site is judged by its region's profile, on the points of every site
+                # that profile's tally counts (its own region's, or all national-tally ones).
+                seen = counted[profile_id]
+                subset = [e for e in events if site_of(e) is None or site_of(e) in seen]
                 outs[profile_id] = evaluate_practitioner(
                     profiles[profile_id], token, subset, calendar
                 )

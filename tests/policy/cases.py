@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.policy import Event, evaluate_practitioner
 from app.policy.profile import Profile
 
-from .factories import CAL, blocking
+from .factories import CAL, blocked_at, blocking, d
 
 Span = tuple[str, str | None, str]
 
@@ -22,6 +22,8 @@ class Case:
     notices: tuple[tuple[str, str, str | None], ...] = ()
     # a substring of each blocking interval's rule, in order
     rules: tuple[str, ...] = ()
+    # (institution, day, blocked?): what a check at that institution on that day decides
+    at: tuple[tuple[str, str, bool], ...] = ()
 
 
 def check(profile: Profile, case: Case) -> None:
@@ -43,6 +45,8 @@ def check(profile: Profile, case: Case) -> None:
         assert len(rules) == len(case.rules)
         for rule, part in zip(rules, case.rules, strict=True):
             assert part in rule
+    for institution, day, blocked in case.at:
+        assert blocked_at(out, institution, d(day)) is blocked, (institution, day)
     for iv in out.intervals:
         assert iv.rule
         assert iv.message

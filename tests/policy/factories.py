@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.policy import (
+    Bonus,
     Exam,
     Interval,
     ManualAction,
@@ -54,6 +55,10 @@ def exam(day: str, passed: bool, practitioner: str = "P1") -> Exam:
     return Exam(practitioner, d(day), passed)
 
 
+def bonus(day: str, points: int, practitioner: str = "P1", item: str = "培训考核优异") -> Bonus:
+    return Bonus(practitioner, d(day), points, item)
+
+
 def manual(
     action: PractitionerActionKind,
     start: str,
@@ -77,6 +82,14 @@ def blocking(outcome: PractitionerOutcome) -> list[tuple[str, str | None, str]]:
     return [
         (iv.start.isoformat(), _iso(iv.end), iv.status) for iv in outcome.intervals if iv.blocking
     ]
+
+
+def blocked_at(outcome: PractitionerOutcome, institution: str, day: dt.date) -> bool:
+    """Whether a claim at ``institution`` on ``day`` meets a blocking interval."""
+    return any(
+        iv.blocking and iv.covers(day) and iv.institution in (None, institution)
+        for iv in outcome.intervals
+    )
 
 
 def spans(intervals: tuple[Interval, ...]) -> list[tuple[str, str | None, str]]:

@@ -52,8 +52,9 @@ CASES = [
         ),
         notices=(("reapplication_banned", "2025-05-10", "2026-05-10"),),
     ),
+    # Escalation in one year, the two rules side by side (issue 15):
     Case(
-        "§五(一) 9分 reached while 中止 runs: it now lasts 6 months from its first day",
+        "§五(一) 9分 reached while 中止 runs: stretched to 6 months from its first day",
         (vio("v1", "2025-03-02", 6), vio("v2", "2025-04-01", 3)),
         blocking=(
             ("2025-03-02", "2025-04-01", "suspended"),
@@ -62,12 +63,19 @@ CASES = [
         rules=("6-8分", "9-11分"),
     ),
     Case(
-        "§五(二) 期满后自动恢复，同一记分周期内的积分仍然累计: 9分 after restoring tops up 3 months",
+        "§五(二) 期满后自动恢复，同一记分周期内的积分仍然累计: 9分 after the 3 months were served"
+        " → 中止 6 months in full from that day",
         (vio("v1", "2025-01-10", 6), vio("v2", "2025-06-01", 3)),
         blocking=(
             ("2025-01-10", "2025-04-10", "suspended"),
-            ("2025-06-01", "2025-09-01", "suspended"),
+            ("2025-06-01", "2025-12-01", "suspended"),
         ),
+        rules=("6-8分", "9-11分"),
+    ),
+    Case(
+        "§五(二) 非同一记分周期的不再累计: 6 points, then 3 the next year is nothing",
+        (vio("v1", "2025-10-10", 6), vio("v2", "2026-02-01", 3)),
+        blocking=(("2025-10-10", "2026-01-10", "suspended"),),
     ),
     Case(
         "§四 每年度末扣分清零: 5 + 1 across 1 January is no suspension",
@@ -131,13 +139,56 @@ CASES = [
         notices=(("reapplication_banned", "2025-06-01", "2026-06-01"),),
     ),
     Case(
-        "§五(二) a new agreement signed after the ban ends the 解除; one signed before does not",
+        "§五(二) a new agreement signed after the ban ends the 解除 there; one signed inside the"
+        " ban does not, then or later",
         (
             vio("v1", "2025-03-02", 12),
             Agreement("P1", "H1", d("2026-06-01"), None),
             Agreement("P1", "H2", d("2027-04-01"), None),
         ),
-        blocking=(("2025-03-02", "2027-04-01", "terminated"),),
+        blocking=(
+            ("2025-03-02", "2027-04-01", "terminated"),
+            ("2025-03-02", None, "terminated"),  # at H1
+        ),
+        at=(
+            ("H2", "2027-03-31", True),
+            ("H2", "2027-04-01", False),
+            ("H1", "2027-04-01", True),
+            ("H1", "2030-01-01", True),
+        ),
+    ),
+    Case(
+        "§五(二) §三(二) 多点执业: signing again at one site is not signing again at the other",
+        (
+            Agreement("P1", "H1", d("2024-01-01"), None),
+            Agreement("P1", "H2", d("2024-01-01"), None),
+            vio("v1", "2025-01-10", 6),
+            vio("v2", "2025-05-10", 6),
+            Agreement("P1", "H1", d("2026-06-01"), None),
+            Agreement("P1", "H2", d("2026-09-01"), None),
+        ),
+        blocking=(
+            ("2025-01-10", "2025-04-10", "suspended"),
+            ("2025-05-10", "2026-06-01", "terminated"),
+            ("2025-05-10", "2026-09-01", "terminated"),  # at H2
+        ),
+        at=(
+            ("H1", "2026-06-01", False),
+            ("H2", "2026-06-01", True),
+            ("H2", "2026-09-01", False),
+        ),
+    ),
+    Case(
+        "§五(二) back after the ban, the points start again: 6 points later that year → 中止",
+        (
+            vio("v1", "2025-01-06", 12),
+            Agreement("P1", "H1", d("2027-02-01"), None),
+            vio("v2", "2027-05-01", 6),
+        ),
+        blocking=(
+            ("2025-01-06", "2027-02-01", "terminated"),
+            ("2027-05-01", "2027-08-01", "suspended"),
+        ),
     ),
 ]
 

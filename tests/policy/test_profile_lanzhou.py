@@ -7,7 +7,7 @@ import pytest
 from app.policy import Agreement, Event, InstitutionAction, evaluate
 
 from .cases import Case, check
-from .factories import CAL, d, profile, reg, spans, vio
+from .factories import CAL, d, exam, profile, reg, spans, vio
 
 LANZHOU = profile("lanzhou-2014")
 TERM = Agreement("P1", "H1", d("2024-07-01"), None)
@@ -23,13 +23,25 @@ CASES = [
         (TERM, vio("v1", "2025-01-10", 8)),
         blocking=(("2025-01-10", "2025-07-10", "suspended"),),
     ),
+    # Escalation in one term, the two rules side by side (issue 15):
     Case(
-        "§十七 暂停期满后 用协议期内剩余分值继续",
+        "§十七 暂停期满后 用协议期内剩余分值继续: 8分 after the 3 months were served → 暂停 6"
+        " months in full from that day",
         (TERM, vio("v1", "2025-01-10", 6), vio("v2", "2025-09-01", 2)),
         blocking=(
             ("2025-01-10", "2025-04-10", "suspended"),
-            ("2025-09-01", "2025-12-01", "suspended"),  # 8分 tier: 3 months more
+            ("2025-09-01", "2026-03-01", "suspended"),
         ),
+        rules=("达6分", "达8分"),
+    ),
+    Case(
+        "§十七 8分 reached while the 6-point 暂停 runs: stretched to 6 months from its first day",
+        (TERM, vio("v1", "2025-01-10", 6), vio("v2", "2025-03-01", 2)),
+        blocking=(
+            ("2025-01-10", "2025-03-01", "suspended"),
+            ("2025-03-01", "2025-07-10", "suspended"),
+        ),
+        rules=("达6分", "达8分"),
     ),
     Case(
         "§十一 协议期内 (not the natural year): 5 + 1 across 1 January still counts",
@@ -47,11 +59,50 @@ CASES = [
         notices=(("reapplication_banned", "2025-01-10", "2026-01-10"),),
     ),
     Case(
+        "§十八 一年后 a new agreement without 统一培训并考核合格 does not re-admit",
+        (TERM, vio("v1", "2025-01-10", 10), Agreement("P1", "H1", d("2026-03-01"), None)),
+        blocking=(("2025-01-10", None, "terminated"),),
+        notices=(("reapplication_banned", "2025-01-10", "2026-01-10"),),
+    ),
+    Case(
+        "§十八 须在一年后 考核合格: an exam passed inside the year does not count",
+        (
+            TERM,
+            vio("v1", "2025-01-10", 10),
+            exam("2025-12-01", passed=True),
+            Agreement("P1", "H1", d("2026-03-01"), None),
+        ),
+        blocking=(("2025-01-10", None, "terminated"),),
+    ),
+    Case(
+        "§十八 一年后经统一培训并考核合格 + a new agreement: re-admitted on the later day",
+        (
+            TERM,
+            vio("v1", "2025-01-10", 10),
+            exam("2026-02-20", passed=True),
+            Agreement("P1", "H1", d("2026-03-01"), None),
+        ),
+        blocking=(("2025-01-10", "2026-03-01", "terminated"),),
+        at=(("H1", "2026-02-28", True), ("H1", "2026-03-01", False)),
+    ),
+    Case(
+        "§十八 an agreement signed first, the exam passed after it: re-admitted on the exam day",
+        (
+            TERM,
+            vio("v1", "2025-01-10", 10),
+            Agreement("P1", "H1", d("2026-02-01"), None),
+            exam("2026-02-20", passed=False),
+            exam("2026-03-05", passed=True),
+        ),
+        blocking=(("2025-01-10", "2026-03-05", "terminated"),),
+    ),
+    Case(
         "§十八 两次被取消资格者 第二次取消资格五年后可重新申请",
         (
             TERM,
             vio("v1", "2025-01-10", 10),
-            Agreement("P1", "H1", d("2026-03-01"), None),  # re-signed after the ban
+            exam("2026-02-20", passed=True),
+            Agreement("P1", "H1", d("2026-03-01"), None),  # re-signed after the ban and exam
             vio("v2", "2026-05-01", 10),  # a new term: its own 10 points
         ),
         blocking=(

@@ -18,6 +18,7 @@ REGIONS = {
     "lanzhou-2014": "620100",
     "zhoushan-2022": "330900",
     "national-2024": "110100",
+    "sichuan-2025": "510100",
     "template-100": "990100",
 }
 
@@ -63,6 +64,10 @@ def test_every_rule_of_a_profile_cites_its_article() -> None:
         cited += [ban.rule for ban in profile.manual_bans]
         if profile.restore_rule:
             cited.append(profile.restore_rule)
+        if profile.readmission.rule:
+            cited.append(profile.readmission.rule)
+        if profile.bonus is not None:
+            cited.append(profile.bonus.rule)
         for rule in cited:
             assert rule.startswith(profile.id + " §"), rule
 
@@ -108,4 +113,53 @@ def test_a_region_claimed_twice_is_refused(tmp_path: Path) -> None:
             encoding="utf-8",
         )
     with pytest.raises(ProfileError, match="claimed by both"):
+        load_profiles(tmp_path)
+
+
+_HEAD = (
+    'name = "x"\nsource = "x"\nemergency_exempt = true\nagreement_required = false\n'
+    "id_number_as_service_code = false\n"
+)
+
+
+def _write(directory: Path, pid: str, extra: str, region: str) -> None:
+    (directory / f"{pid}.toml").write_text(
+        f'id = "{pid}"\nregions = ["{region}"]\n{_HEAD}{extra}', encoding="utf-8"
+    )
+
+
+def test_a_version_chain_links_and_judges_by_date(tmp_path: Path) -> None:
+    _write(tmp_path, "old-1", "", "110100")
+    _write(tmp_path, "new-2", 'predecessor = "old-1"\nin_force_from = 2025-03-26\n', "120100")
+    profiles = load_profiles(tmp_path)
+    new = profiles["new-2"]
+    assert new.previous is profiles["old-1"]
+    assert [v.id for v in new.versions()] == ["new-2", "old-1"]
+
+
+@pytest.mark.parametrize(
+    ("extra_new", "extra_old", "message"),
+    [
+        ('predecessor = "nope-1"\nin_force_from = 2025-03-26\n', "", "is not a profile"),
+        ('predecessor = "old-1"\n', "", "go together"),
+        ("in_force_from = 2025-03-26\n", "", "go together"),
+        ('predecessor = "old-1"\nin_force_from = 2025-03-26T00:00:00\n', "", "expected"),
+        (
+            'predecessor = "old-1"\nin_force_from = 2025-03-26\n',
+            "[scoring]\ninitial_points = 10\n",
+            "initial_points differs",
+        ),
+        (
+            'predecessor = "old-1"\nin_force_from = 2025-03-26\n',
+            'predecessor = "new-2"\nin_force_from = 2024-01-01\n',
+            "cycle",
+        ),
+    ],
+)
+def test_a_broken_version_chain_is_refused(
+    tmp_path: Path, extra_new: str, extra_old: str, message: str
+) -> None:
+    _write(tmp_path, "old-1", extra_old, "110100")
+    _write(tmp_path, "new-2", extra_new, "120100")
+    with pytest.raises(ProfileError, match=message):
         load_profiles(tmp_path)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.policy import evaluate_practitioner
+from app.policy import Agreement, evaluate_practitioner
 
 from .cases import Case, check
-from .factories import CAL, exam, profile, vio
+from .factories import CAL, d, exam, profile, reg, vio
 
 ZHENGZHOU = [
     Case(
@@ -123,6 +123,52 @@ NATIONAL = [
     Case(
         "§记分管理 记分下一个自然年度自动清零",
         (vio("v1", "2024-12-01", 8), vio("v2", "2025-01-02", 8)),
+    ),
+    Case(
+        "§记分管理 终止期满后再次登记备案: a registration after the ban makes them payable there",
+        (
+            reg(institution="H1", start="2020-01-01"),
+            vio("v1", "2025-02-01", 12),
+            reg(institution="H2", start="2028-03-01"),
+        ),
+        blocking=(
+            ("2025-02-01", "2028-03-01", "terminated"),
+            ("2025-02-01", None, "terminated"),  # at H1, not registered there again
+        ),
+        at=(
+            ("H2", "2028-02-29", True),
+            ("H2", "2028-03-01", False),
+            ("H1", "2028-03-01", True),
+        ),
+    ),
+    Case(
+        "§记分管理 3年内不得再次登记备案: a registration inside the ban ends nothing, then or later",
+        (
+            reg(institution="H1", start="2020-01-01"),
+            vio("v1", "2025-02-01", 12),
+            reg(institution="H1", department="D2", start="2027-05-01"),
+        ),
+        blocking=(("2025-02-01", None, "terminated"),),
+        at=(("H1", "2027-05-01", True), ("H1", "2029-01-01", True)),
+    ),
+    Case(
+        "§记分管理 1年内不得再次登记备案 (accumulated): registered again at the same hospital",
+        (
+            reg(institution="H1", start="2020-01-01"),
+            vio("v1", "2025-02-01", 9),
+            vio("v2", "2025-04-01", 3),
+            reg(institution="H1", department="D2", start="2026-04-01"),
+        ),
+        blocking=(
+            ("2025-02-01", "2025-04-01", "suspended"),
+            ("2025-04-01", "2026-04-01", "terminated"),
+        ),
+        at=(("H1", "2026-03-31", True), ("H1", "2026-04-01", False)),
+    ),
+    Case(
+        "§记分管理 an agreement is not a 登记备案: it does not re-admit here",
+        (vio("v1", "2025-02-01", 12), Agreement("P1", "H1", d("2028-03-01"), None)),
+        blocking=(("2025-02-01", None, "terminated"),),
     ),
 ]
 

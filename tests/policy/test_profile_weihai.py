@@ -7,7 +7,7 @@ import pytest
 from app.policy import Appeal, Event, evaluate, evaluate_practitioner
 
 from .cases import Case, check
-from .factories import CAL, d, exam, manual, profile, reg, spans, vio
+from .factories import CAL, bonus, d, exam, manual, profile, reg, spans, vio
 
 WEIHAI = profile("weihai-2018")
 
@@ -72,12 +72,14 @@ CASES = [
         rules=("满12分",),
     ),
     Case(
-        "§二(二)1 reading: 9 points in the year of a restored 6-point suspension is no 2nd one",
+        "§二(二)1 reading: 9 points in the year of a restored 6-point suspension is no 2nd one;"
+        " the 9-point measure applies in full from that day (6 months, then the exam)",
         (vio("v1", "2025-01-10", 6), exam("2025-04-01", passed=True), vio("v2", "2025-06-01", 3)),
         blocking=(
             ("2025-01-10", "2025-04-10", "suspended"),
             ("2025-06-01", None, "suspended"),
         ),
+        notices=(("exam_required", "2025-06-01", "2025-12-01"),),
         rules=("满6分", "满9分"),
     ),
     Case(
@@ -125,6 +127,54 @@ CASES = [
         "§二(二)2 restoration only by exam: an officer's restore does not lift it",
         (vio("v1", "2025-01-10", 6), manual("restore", "2025-06-01")),
         blocking=(("2025-01-10", None, "suspended"),),
+    ),
+    Case(
+        "§二(三) 暂停期间有加分的 可酌情缩减: shortened to 03-10, exam passed → restored 03-10",
+        (
+            vio("v1", "2025-01-10", 6),
+            bonus("2025-02-01", 2),
+            manual("shorten", "2025-02-15", "2025-03-10", reason="举报冒名住院 加分"),
+            exam("2025-03-01", passed=True),
+        ),
+        blocking=(("2025-01-10", "2025-03-10", "suspended"),),
+        notices=(("suspension_shortened", "2025-02-15", "2025-03-10"),),
+    ),
+    Case(
+        "§二(三) shortened, still restored only by exam (§二(二)2): open until the pass",
+        (
+            vio("v1", "2025-01-10", 6),
+            bonus("2025-02-01", 1),
+            manual("shorten", "2025-02-15", "2025-03-10"),
+            exam("2025-03-20", passed=True),
+        ),
+        blocking=(("2025-01-10", "2025-03-20", "suspended"),),
+    ),
+    Case(
+        "§二(三) 暂停期间有加分的: bonus points earned before the suspension allow nothing",
+        (
+            bonus("2025-01-05", 5),
+            vio("v1", "2025-01-10", 6),
+            manual("shorten", "2025-02-15", "2025-03-10"),
+            exam("2025-03-01", passed=True),
+        ),
+        blocking=(("2025-01-10", "2025-04-10", "suspended"),),
+        notices=(("shortening_refused", "2025-02-15", None),),
+    ),
+    Case(
+        "§二(三) a shortening never lengthens the term",
+        (
+            vio("v1", "2025-01-10", 6),
+            bonus("2025-02-01", 2),
+            manual("shorten", "2025-02-15", "2025-06-01"),
+            exam("2025-03-01", passed=True),
+        ),
+        blocking=(("2025-01-10", "2025-04-10", "suspended"),),
+    ),
+    Case(
+        "§二(三) bonus points never offset deductions: 4 + 2 points with a bonus of 3 is still 6",
+        (vio("v1", "2025-01-10", 4), bonus("2025-02-01", 3), vio("v2", "2025-03-01", 2)),
+        blocking=(("2025-03-01", None, "suspended"),),
+        warnings=(("2025-01-10", "2026-01-01"),),
     ),
 ]
 
@@ -177,3 +227,14 @@ def test_department_rule_counts_within_one_year() -> None:
 def test_department_suspension_follows_an_upheld_appeal() -> None:
     events = [*_department_events(), Appeal("b", "upheld", d("2025-06-01"))]
     assert evaluate(WEIHAI, events, {}, CAL).departments == {}
+
+
+def test_a_shortening_is_ignored_where_the_text_has_no_bonus_rule() -> None:
+    """济宁 has no 加分 article: an officer's shortening changes nothing there."""
+    events: list[Event] = [
+        vio("v1", "2025-01-10", 6),
+        bonus("2025-02-01", 2),
+        manual("shorten", "2025-02-15", "2025-03-10"),
+    ]
+    out = evaluate_practitioner(profile("jining-2024"), "P1", events, CAL)
+    assert [(iv.start, iv.end) for iv in out.intervals] == [(d("2025-01-10"), d("2025-04-10"))]

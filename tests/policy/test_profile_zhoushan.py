@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.policy import (
+    Agreement,
     CalendarYearUnknown,
     Event,
     InstitutionAction,
@@ -12,6 +13,7 @@ from app.policy import (
     evaluate,
     evaluate_practitioner,
 )
+from app.policy.manual import banned_restore
 
 from .cases import Case, check
 from .factories import CAL, d, manual, profile, reg, spans, vio
@@ -39,9 +41,21 @@ CASES = [
         blocking=(("2025-03-10", "2025-07-01", "suspended"),),
     ),
     Case(
-        "§十四 a request filed before the term ends restores when the term ends",
+        "§十四 待中止期满 ... 提交恢复申请 (second reading): a request filed before the term ends"
+        " is not one — it restores nothing, then or later",
         (vio("v1", "2025-03-03", 9), manual("restore", "2025-05-01")),
-        blocking=(("2025-03-10", "2025-06-10", "suspended"),),
+        blocking=(("2025-03-10", None, "suspended"),),
+        notices=(("reinstatement_premature", "2025-05-01", "2025-06-10"),),
+        at=(("H1", "2025-06-10", True), ("H1", "2026-01-01", True)),
+    ),
+    Case(
+        "§十四 filed too early, then again after the term: restored on the second request",
+        (
+            vio("v1", "2025-03-03", 9),
+            manual("restore", "2025-05-01"),
+            manual("restore", "2025-06-16"),
+        ),
+        blocking=(("2025-03-10", "2025-06-16", "suspended"),),
     ),
     Case(
         "§十四 解除服务协议的 一年内不再签订 (accumulated 12)",
@@ -53,16 +67,69 @@ CASES = [
         notices=(("reapplication_banned", "2025-05-13", "2026-05-13"),),
     ),
     Case(
-        "§十二 via national-2024: 一次性记满12分 → 3 years",
+        "§十四 解除服务协议的 一年内不再签订 — the local text governs a one-shot 12 too (not the"
+        " national 3 years)",
         (vio("v1", "2025-01-06", 12),),
         blocking=(("2025-01-13", None, "terminated"),),
-        notices=(("reapplication_banned", "2025-01-13", "2028-01-13"),),
+        notices=(("reapplication_banned", "2025-01-13", "2026-01-13"),),
     ),
     Case(
-        "§十四 注销医保医师编码 五年内不得签订 (by hand, not shifted by the notice rule)",
+        "§十四 解除: an agreement after the year re-admits; an officer's restore inside it does not",
+        (
+            vio("v1", "2025-01-06", 12),
+            manual("restore", "2025-06-02"),
+            Agreement("P1", "H1", d("2026-02-02"), None),
+        ),
+        blocking=(("2025-01-13", "2026-02-02", "terminated"),),
+        notices=(("restore_refused", "2025-06-02", "2026-01-13"),),
+    ),
+    Case(
+        "§十四 注销医保医师编码 五年内不得签订; §十六 by hand it takes effect 5 working days after"
+        " the decision (04-01 → 04-09 across 清明)",
         (manual("cancel_code", "2025-04-01", reason="情节严重"),),
-        blocking=(("2025-04-01", None, "code_cancelled"),),
-        notices=(("reapplication_banned", "2025-04-01", "2030-04-01"),),
+        blocking=(("2025-04-09", None, "code_cancelled"),),
+        notices=(
+            ("sanction_notified", "2025-04-01", "2025-04-09"),
+            ("reapplication_banned", "2025-04-09", "2030-04-09"),
+        ),
+    ),
+    Case(
+        "§十四 注销 is a ban: an officer's restore inside the five years is refused, one after"
+        " them lifts it",
+        (
+            manual("cancel_code", "2025-04-01", reason="情节严重"),
+            manual("restore", "2026-04-01"),
+            manual("restore", "2030-05-06"),
+        ),
+        blocking=(("2025-04-09", "2030-05-06", "code_cancelled"),),
+        notices=(("restore_refused", "2026-04-01", "2030-04-09"),),
+    ),
+    Case(
+        "§十四 解除 by hand: the one-year ban binds a restore too",
+        (
+            manual("terminate", "2025-04-01", reason="严重违规"),
+            manual("restore", "2025-09-01"),
+        ),
+        blocking=(("2025-04-09", None, "terminated"),),
+        notices=(
+            ("reapplication_banned", "2025-04-09", "2026-04-09"),
+            ("restore_refused", "2025-09-01", "2026-04-09"),
+        ),
+    ),
+    Case(
+        "§十六 a hand-made 中止 takes effect 5 working days after the decision, keeping its length",
+        (manual("suspend", "2025-03-03", "2025-06-03", reason="稽核"),),
+        blocking=(("2025-03-10", "2025-06-10", "suspended"),),
+        notices=(("sanction_notified", "2025-03-03", "2025-03-10"),),
+    ),
+    Case(
+        "§十六 a restore during the notice period cancels the hand-made 中止",
+        (manual("suspend", "2025-03-03", reason="稽核"), manual("restore", "2025-03-05")),
+    ),
+    Case(
+        "§八 a hand-made code lock is not a §十六 decision: not shifted",
+        (manual("lock_code", "2025-03-03", institution="H1"),),
+        blocking=(("2025-03-03", None, "code_locked"),),
     ),
 ]
 
@@ -121,3 +188,28 @@ def test_notice_into_an_unknown_year_is_refused_then_overridable() -> None:
     out = evaluate_practitioner(ZHOUSHAN, "P1", events, calendar)
     # 12-29, 12-30, 12-31, (01-01 off, weekend), 01-04, 01-05
     assert out.intervals[0].start == d("2027-01-05")
+
+
+def test_the_admin_api_can_tell_a_banned_restore_before_writing_it() -> None:
+    """§十四: the pure check the admin API runs to refuse a restore inside a 注销's ban."""
+    actions = [
+        manual("cancel_code", "2025-04-01", institution="H1", reason="情节严重"),
+        manual("suspend", "2025-04-01", institution="H2"),
+    ]
+    refused = banned_restore(ZHOUSHAN, actions, manual("restore", "2026-04-01"), CAL)
+    assert refused is not None
+    rule, until = refused
+    assert "注销" in rule
+    assert until == d("2030-04-09")
+    # scoped to the other institution it reaches only the suspension there: allowed
+    assert (
+        banned_restore(ZHOUSHAN, actions, manual("restore", "2026-04-01", institution="H2"), CAL)
+        is None
+    )
+    # after the five years: allowed
+    assert banned_restore(ZHOUSHAN, actions, manual("restore", "2030-04-09"), CAL) is None
+    # 济宁 has no such ban
+    assert (
+        banned_restore(profile("jining-2024"), actions, manual("restore", "2026-04-01"), CAL)
+        is None
+    )

@@ -24,6 +24,7 @@ CORE = {
     "profile",
     "dates",
     "messages",
+    "tally",
 }
 
 
