@@ -1,12 +1,14 @@
 """Requests shaped to mean one thing to a proxy and another to us, or to borrow our name: no
 redirect built from the caller's Host header, exactly one Content-Type and one Authorization
-header, forwarded addresses believed only from configured proxies, and a bounded number of
-bodies being read."""
+header, forwarded addresses believed only from configured proxies, a bounded number of bodies
+being read, and a body sent in pieces without a length read whole — or cut off at the limit."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
@@ -106,6 +108,23 @@ async def test_bodies_being_read_are_bounded_apart_from_checks(servers: Servers)
             await h.client.post("/v1/checks", json=LINE, headers=h.auth("his"))
         ).status_code == 200
         assert guard.reading == guard.inflight == 0
+
+
+async def test_a_body_in_pieces_is_read_whole_and_cut_off_past_the_limit(h: Harness) -> None:
+    await f.world(h)
+    raw = orjson.dumps(LINE)
+
+    async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+        for i in range(0, len(data), size):
+            yield data[i : i + size]
+
+    headers = {**h.auth("his"), "content-type": "application/json"}
+    r = await h.client.post("/v1/checks", content=pieces(raw, 7), headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "allow"
+    big = b"{" + b" " * (3 << 19) + b"}"  # 1.5 MiB, no Content-Length: the limit is 1 MiB
+    r = await h.client.post("/v1/checks", content=pieces(big, 1 << 18), headers=headers)
+    _problem(r, 413, "PAYLOAD_TOO_LARGE")
 
 
 async def _seen_by_the_app(settings: Settings, peer: str) -> tuple[Any, Any]:

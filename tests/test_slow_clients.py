@@ -61,9 +61,11 @@ class Slow:
         return out
 
 
-async def _slow(kind: str, port: int, first: bytes, drip: bytes) -> Slow:
+async def _slow(
+    kind: str, port: int, first: bytes, drip: bytes, *, past_answer: bool = False
+) -> Slow:
     """Open a connection, send ``first``, then one byte of ``drip`` every 0.25 s until the
-    server answers; read until it closes (or GIVE_UP_S)."""
+    server answers (or on, ``past_answer``); read until it closes (or GIVE_UP_S)."""
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     s = Slow(kind, loop.time())
@@ -83,7 +85,8 @@ async def _slow(kind: str, port: int, first: bytes, drip: bytes) -> Slow:
             while chunk := await reader.read(65536):
                 if s.answered is None:
                     s.answered = loop.time()
-                    dripping.cancel()  # so no byte lands on a closed socket and resets it
+                    if not past_answer:
+                        dripping.cancel()  # so no byte lands on a closed socket and resets it
                 s.answer += chunk
         s.closed = loop.time()
     except ConnectionError:
@@ -177,6 +180,18 @@ async def test_slow_clients_are_cut_off_while_checks_keep_answering(
             for i in range(PER_KIND)
         ),
         *(_slow("idle", port, b"", b"") for _ in range(PER_KIND)),
+        # After an answer, bytes that begin no request: uvicorn's keep-alive timer is cancelled
+        # by any byte, so these alone held a connection open.
+        *(
+            _slow(
+                "crlf",
+                port,
+                b"GET /healthz HTTP/1.1\r\nHost: gate\r\n\r\n",
+                b"\r\n" * 99,
+                past_answer=True,
+            )
+            for _ in range(PER_KIND)
+        ),
     ]
     slow_tasks = [asyncio.create_task(s) for s in slow]
     await asyncio.sleep(0.3)  # every slow connection open and holding on
@@ -196,12 +211,15 @@ async def test_slow_clients_are_cut_off_while_checks_keep_answering(
     for c in clients:
         assert c.closed is not None, f"a '{c.kind}' connection still open after {GIVE_UP_S} s"
         lived = c.closed - c.opened
-        if c.kind in ("headers", "idle"):
+        if c.kind in ("headers", "idle", "crlf"):
             assert HEADER_S * 0.9 <= lived <= HEADER_S + SLACK_S, (c.kind, lived)
         else:
             assert BODY_S * 0.9 <= lived <= BODY_S + SLACK_S, (c.kind, lived)
         if c.kind == "idle":
             assert c.answer == b""  # it never asked anything: closed without a word
+        elif c.kind == "crlf":
+            assert c.status == 200  # its one request, answered; then closed without a word
+            assert c.answer.count(b"HTTP/1.1 ") == 1
         elif c.kind == "no key":
             # Refused at once, before its body: it never took a check's place.
             assert c.status == 401, c.answer[:200]

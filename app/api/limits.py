@@ -2,8 +2,8 @@
 (POST, PUT, PATCH) passes four gates before the application sees it, each refusing at once:
 
 1. its headers: a Content-Length over ``max_body_bytes`` → 413; no, or more than one,
-   ``Content-Type``, or one that is not JSON → 415 (the fast path read the first of two, the
-   routes the last: one request, two meanings);
+   ``Content-Type``, or one that is not JSON → 415 (of two, this guard once read the last and
+   the fast path the first: one request, two meanings);
 2. its key, from the in-memory key store: none, more than one ``Authorization`` header, or an
    unknown or revoked key → 401 before a byte of the body is read — every route that takes a
    body needs a key, and a caller without one must not hold a connection's worth of capacity;
@@ -19,7 +19,8 @@
 
 A request without a body meets only the last gate (and the one-``Authorization`` rule). Health
 endpoints are never refused for load, so a dashboard sees an overloaded process as alive.
-The principal found at gate 2 rides in the scope (``PRINCIPAL``) for the check fast path.
+The principal found at gate 2 and the body read at gate 3 ride in the scope (``PRINCIPAL``,
+``BODY``) for the check fast path; the application's ``receive`` replays the body once.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.deps import NO_KEY, UNKNOWN_KEY
 from app.api.problems import PROBLEM
 
-PRINCIPAL = "claimgate.principal"
+PRINCIPAL = "claimgate.principal"  # scope keys: the caller, and the body read at the edge
+BODY = "claimgate.body"
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _HEALTH = frozenset({"/healthz", "/readyz"})
@@ -136,11 +138,23 @@ class EdgeGuard:
             return
         self.reading += 1
         try:
-            body = await self._read(receive, send)
+            msg = await receive()
+            if msg["type"] == "http.request" and not msg.get("more_body", False):
+                body: bytes | None = msg.get("body", b"")  # the usual case: one message
+            else:
+                body = await self._read_rest(msg, receive)
         finally:
             self.reading -= 1
         if body is None:
+            return  # gone, or timed out by the protocol, which has answered 408
+        if len(body) > self.max_bytes:
+            await _send(send, 413, self._too_large)
             return
+        if self.inflight >= self.max_inflight:
+            self.refused_overload += 1
+            await _send(send, 503, _OVERLOADED, (b"retry-after", b"1"))
+            return
+        scope[BODY] = body
         replayed = False
 
         async def replay() -> Message:
@@ -150,24 +164,25 @@ class EdgeGuard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self._admitted(scope, replay, send)
+        self.inflight += 1
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self.inflight -= 1
 
-    async def _read(self, receive: Receive, send: Send) -> bytes | None:
-        """The whole body, or None when the client went away or it was too large (answered)."""
+    async def _read_rest(self, msg: Message, receive: Receive) -> bytes | None:
+        """The body from its first message on; None when the client went away. Stops reading
+        once past the size limit (the caller answers 413)."""
         chunks: list[bytes] = []
         seen = 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                return None  # gone, or timed out by the protocol, which has answered 408
+        while msg["type"] == "http.request":
             chunk: bytes = msg.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                await _send(send, 413, self._too_large)
-                return None
             chunks.append(chunk)
-            if not msg.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            seen += len(chunk)
+            if seen > self.max_bytes or not msg.get("more_body", False):
+                return b"".join(chunks)
+            msg = await receive()
+        return None
 
     async def _admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.inflight >= self.max_inflight:
