@@ -64,16 +64,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.no_sync:
         os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
         get_settings.cache_clear()  # the app factory reads the settings again
+    from app.api.server import uvicorn_options
+
     uvicorn.run(
         "app.api.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # URLs may carry a practitioner's ID number
-        log_level="info",
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -36,7 +36,25 @@ class Settings(BaseSettings):
     batch_max_lines: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     max_inflight: int = Field(
-        1024, ge=1, description="requests in flight per process; past it a fast 503 OVERLOADED"
+        1024,
+        ge=1,
+        description="requests past the edge (key known, body read) per process; past it a fast "
+        "503 OVERLOADED",
+    )
+    max_reading: int = Field(
+        256, ge=1, description="requests whose body is still arriving, per process; past it 503"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers must arrive within this; else 408 and close"
+    )
+    body_timeout_s: float = Field(
+        20.0, gt=0, description="a request's body must arrive within this after its headers"
+    )
+    keep_alive_timeout_s: int = Field(5, ge=1, description="an idle connection is closed after")
+    forwarded_allow_ips: str = Field(
+        "",
+        description="proxies whose X-Forwarded-For/-Proto are believed (IPs or CIDRs, comma "
+        "separated); empty = none",
     )
     l1_size: int = Field(
         100_000,

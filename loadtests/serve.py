@@ -7,6 +7,9 @@ import sys
 
 import uvicorn
 
+from app.api.server import uvicorn_options
+from app.settings import get_settings
+
 
 def main(argv: list[str]) -> None:
     app, port, workers = argv[0], int(argv[1]), int(argv[2])
@@ -16,10 +19,7 @@ def main(argv: list[str]) -> None:
         host="127.0.0.1",
         port=port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="info",
+        **uvicorn_options(get_settings()),
     )
 
 

@@ -1,7 +1,8 @@
 """Processes the harness starts: servers on free loopback ports, and the CPU they spend.
 
-Every server runs under the same uvicorn settings as ``claimgate serve`` (uvloop, httptools, no
-access log); ``bare`` and ``naive`` go through :mod:`loadtests.serve`, which mirrors them.
+Every server runs under the same uvicorn settings as ``claimgate serve`` (uvloop, httptools with
+read deadlines, no access log); ``bare`` and ``naive`` go through :mod:`loadtests.serve`, which
+mirrors them.
 """
 
 from __future__ import annotations

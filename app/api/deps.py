@@ -23,17 +23,18 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+NO_KEY = "send 'Authorization: Bearer <key>'; keys are issued with `claimgate keys create`"
+UNKNOWN_KEY = "unknown or revoked API key"
+
+
 def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization")
     # The scheme name is case-insensitive (RFC 9110 §11.1); the key itself is not.
     if not header or header[:7].lower() != "bearer ":
-        raise Unauthorized(
-            "send 'Authorization: Bearer <key>'; keys are issued with `claimgate keys create`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized(NO_KEY, headers={"WWW-Authenticate": "Bearer"})
     principal = runtime(request).keys.verify(header[7:].strip())
     if principal is None:
-        raise Unauthorized("unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"})
     return principal
 
 

@@ -1,12 +1,26 @@
-"""The edge guard, a pure ASGI middleware in front of everything:
+"""The edge guard, a pure ASGI middleware in front of everything. A request that carries a body
+(POST, PUT, PATCH) passes four gates before the application sees it, each refusing at once:
 
-- a body over ``max_body_bytes`` is refused (413) by its Content-Length before it is read, and
-  a chunked body is cut off the moment it passes the limit;
-- a body that is not JSON (POST/PUT/PATCH without ``application/json``) is refused (415);
-- past ``max_inflight`` requests in this process a request is refused at once (503
-  ``OVERLOADED`` with ``Retry-After``) rather than queued: a cashier's HIS retries or falls back,
-  where an unbounded queue would turn a burst into a timeout storm for everybody.
-Health endpoints are never refused for load, so a dashboard sees an overloaded process as alive.
+1. its headers: a Content-Length over ``max_body_bytes`` → 413; no, or more than one,
+   ``Content-Type``, or one that is not JSON → 415 (of two, this guard once read the last and
+   the fast path the first: one request, two meanings);
+2. its key, from the in-memory key store: none, more than one ``Authorization`` header, or an
+   unknown or revoked key → 401 before a byte of the body is read — every route that takes a
+   body needs a key, and a caller without one must not hold a connection's worth of capacity;
+3. reading the body, counted apart (``max_reading``; past it 503 ``OVERLOADED``) and bounded in
+   size (a chunked body is cut off with 413 the moment it passes the limit) — and in time by the
+   server's protocol (:mod:`app.api.server`, ``body_timeout_s``), whose 408 reaches us as a
+   client that went away;
+4. the check capacity: past ``max_inflight`` requests in this process a request is refused at
+   once (503 ``OVERLOADED`` with ``Retry-After``) rather than queued: a cashier's HIS retries
+   or falls back, where an unbounded queue would turn a burst into a timeout storm for
+   everybody. Only a request whose key is known and whose body is in counts here, so slow or
+   unauthenticated clients cannot turn every check into a 503.
+
+A request without a body meets only the last gate (and the one-``Authorization`` rule). Health
+endpoints are never refused for load, so a dashboard sees an overloaded process as alive.
+The principal found at gate 2 and the body read at gate 3 ride in the scope (``PRINCIPAL``,
+``BODY``) for the check fast path; the application's ``receive`` replays the body once.
 """
 
 from __future__ import annotations
@@ -16,14 +30,15 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import NO_KEY, UNKNOWN_KEY
 from app.api.problems import PROBLEM
+
+PRINCIPAL = "claimgate.principal"  # scope keys: the caller, and the body read at the edge
+BODY = "claimgate.body"
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _HEALTH = frozenset({"/healthz", "/readyz"})
-
-
-class BodyTooLarge(Exception):
-    pass
+_CHALLENGE = (b"www-authenticate", b"Bearer")
 
 
 def _problem(status: int, code: str, title: str, detail: str) -> bytes:
@@ -37,12 +52,37 @@ def _problem(status: int, code: str, title: str, detail: str) -> bytes:
     return orjson.dumps(body)
 
 
+def _unauthorized(detail: str) -> bytes:
+    return _problem(401, "UNAUTHORIZED", "Missing or unknown API key", detail)
+
+
+def _unsupported(detail: str) -> bytes:
+    return _problem(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", detail)
+
+
+_NO_KEY = _unauthorized(NO_KEY)
+_UNKNOWN_KEY = _unauthorized(UNKNOWN_KEY)
+_TWO_KEYS = _unauthorized("send exactly one Authorization header")
+_NOT_JSON = _unsupported("send the body as JSON with 'Content-Type: application/json'")
+_TWO_TYPES = _unsupported("send exactly one Content-Type header: 'application/json'")
+_OVERLOADED = _problem(
+    503,
+    "OVERLOADED",
+    "Overloaded",
+    "too many requests in flight in this process; retry after the Retry-After delay",
+)
+
+
 class EdgeGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_inflight: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_inflight: int, max_reading: int
+    ) -> None:
         self.app = app
         self.max_bytes = max_body_bytes
         self.max_inflight = max_inflight
+        self.max_reading = max_reading
         self.inflight = 0
+        self.reading = 0
         self.refused_overload = 0
         self._too_large = _problem(
             413,
@@ -50,76 +90,113 @@ class EdgeGuard:
             "Payload too large",
             f"the request body exceeds {max_body_bytes} bytes",
         )
-        self._not_json = _problem(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Unsupported media type",
-            "send the body as JSON with 'Content-Type: application/json'",
-        )
-        self._overloaded = _problem(
-            503,
-            "OVERLOADED",
-            "Overloaded",
-            "too many requests in flight in this process; retry after the Retry-After delay",
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in _HEALTH:
             await self.app(scope, receive, send)
             return
-        if scope["method"] in _WITH_BODY:
-            ctype = b""
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    if not value.isdigit() or int(value) > self.max_bytes:
-                        await _send(send, 413, self._too_large)
-                        return
-                elif name == b"content-type":
-                    ctype = value
-            media = ctype.split(b";", 1)[0].strip().lower()
-            if media != b"application/json" and not media.endswith(b"+json"):
-                await _send(send, 415, self._not_json)
+        if scope["method"] not in _WITH_BODY:
+            if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
+                await _send(send, 401, _TWO_KEYS, _CHALLENGE)
                 return
-        if self.inflight >= self.max_inflight and scope["path"] not in _HEALTH:
-            self.refused_overload += 1
-            await _send(send, 503, self._overloaded, retry_after=True)
+            await self._admitted(scope, receive, send)
             return
+        ctype = auth = None
+        types = keys = 0
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    await _send(send, 413, self._too_large)
+                    return
+            elif name == b"content-type":
+                ctype, types = value, types + 1
+            elif name == b"authorization":
+                auth, keys = value, keys + 1
+        if types != 1 or ctype is None:
+            await _send(send, 415, _TWO_TYPES if types else _NOT_JSON)
+            return
+        media = ctype.split(b";", 1)[0].strip().lower()
+        if media != b"application/json" and not media.endswith(b"+json"):
+            await _send(send, 415, _NOT_JSON)
+            return
+        if keys > 1:
+            await _send(send, 401, _TWO_KEYS, _CHALLENGE)
+            return
+        # The scheme name is case-insensitive (RFC 9110 §11.1); the key itself is not.
+        if auth is None or auth[:7].lower() != b"bearer ":
+            await _send(send, 401, _NO_KEY, _CHALLENGE)
+            return
+        principal = scope["app"].state.runtime.keys.verify(auth[7:].decode("latin-1").strip())
+        if principal is None:
+            await _send(send, 401, _UNKNOWN_KEY, _CHALLENGE)
+            return
+        scope[PRINCIPAL] = principal
+
+        if self.reading >= self.max_reading:
+            self.refused_overload += 1
+            await _send(send, 503, _OVERLOADED, (b"retry-after", b"1"))
+            return
+        self.reading += 1
+        try:
+            msg = await receive()
+            if msg["type"] == "http.request" and not msg.get("more_body", False):
+                body: bytes | None = msg.get("body", b"")  # the usual case: one message
+            else:
+                body = await self._read_rest(msg, receive)
+        finally:
+            self.reading -= 1
+        if body is None:
+            return  # gone, or timed out by the protocol, which has answered 408
+        if len(body) > self.max_bytes:
+            await _send(send, 413, self._too_large)
+            return
+        if self.inflight >= self.max_inflight:
+            self.refused_overload += 1
+            await _send(send, 503, _OVERLOADED, (b"retry-after", b"1"))
+            return
+        scope[BODY] = body
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # e.g. the disconnect a route may wait for
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
         self.inflight += 1
         try:
-            await self._limited(scope, receive, send)
+            await self.app(scope, replay, send)
         finally:
             self.inflight -= 1
 
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _read_rest(self, msg: Message, receive: Receive) -> bytes | None:
+        """The body from its first message on; None when the client went away. Stops reading
+        once past the size limit (the caller answers 413)."""
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-        limit = self.max_bytes
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        while msg["type"] == "http.request":
+            chunk: bytes = msg.get("body", b"")
+            chunks.append(chunk)
+            seen += len(chunk)
+            if seen > self.max_bytes or not msg.get("more_body", False):
+                return b"".join(chunks)
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge()
-            return msg
+        return None
 
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
+    async def _admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.inflight >= self.max_inflight:
+            self.refused_overload += 1
+            await _send(send, 503, _OVERLOADED, (b"retry-after", b"1"))
+            return
+        self.inflight += 1
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send(send, 413, self._too_large)
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
 
 
-async def _send(send: Send, status: int, raw: bytes, *, retry_after: bool = False) -> None:
-    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(raw)).encode())]
-    if retry_after:
-        headers.append((b"retry-after", b"1"))
+async def _send(send: Send, status: int, raw: bytes, *extra: tuple[bytes, bytes]) -> None:
+    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", b"%d" % len(raw)), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})

@@ -6,18 +6,16 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from app import __version__
 from app.admin.endpoints import router as admin_router
 from app.api import openapi, problems
 from app.api.health import router as health_router
-from app.api.limits import BodyTooLarge, EdgeGuard
+from app.api.limits import EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
-from app.errors import PayloadTooLarge
 from app.settings import Settings, get_settings
 
 
@@ -46,20 +44,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Real-time claim gating for medical-insurance settlement",
         lifespan=lifespan,
+        # No redirects: Starlette answers "/v1/checks/" with a 307 to a URL built from the
+        # request's own Host header, method and body kept — an open redirect for a claim. A
+        # path that is not a route is a 404.
+        redirect_slashes=False,
     )
     problems.install(app)
     openapi.install(app)
-
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, __: BodyTooLarge) -> Response:
-        err = PayloadTooLarge(f"the request body exceeds {settings.max_body_bytes} bytes")
-        return problems.problem_response(err.status, err.body())
 
     app.include_router(checks_router)
     app.include_router(admin_router)
     app.include_router(health_router)
     app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
     app.add_middleware(
-        EdgeGuard, max_body_bytes=settings.max_body_bytes, max_inflight=settings.max_inflight
+        EdgeGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_inflight=settings.max_inflight,
+        max_reading=settings.max_reading,
     )
     return app

@@ -2,11 +2,12 @@
 ``POST /v1/checks`` or ``/v1/checks/batch`` without FastAPI's routing, dependency and
 body-parsing machinery — about a third of a check's CPU when the cache answers.
 
-It takes only the plain case: ``Content-Type: application/json``, ``Authorization: Bearer <key>``
-with a known key of role ``his`` or ``gateway``, a body whose every line is already in normal
+It runs behind the edge guard (:mod:`app.api.limits`), which has verified the key and read the
+body (both ride in the scope). It takes only the plain case: ``Content-Type: application/json``,
+a key of role ``his`` or ``gateway``, a body whose every line is already in normal
 form (:mod:`app.checks.plain`: what the route's model would accept unchanged), every institution
 allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
-missing or unknown key, a 422, a 403, a 413 — is handed to the routes with the body replayed, so
+key of another role, a 422, a 403 — is handed to the routes with the body replayed, so
 every refusal and every normalisation is produced by the same code as before. The answer itself
 comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
 business error they raise is rendered exactly as the app's problem+json handler renders it.
@@ -15,9 +16,11 @@ business error they raise is rendered exactly as the app's problem+json handler 
 from __future__ import annotations
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.limits import BODY, PRINCIPAL
 from app.api.problems import problem_response
+from app.auth.keys import Principal
 from app.checks.endpoints import CHECK_ROLES, answer_batch, answer_one
 from app.checks.plain import plain_batch, plain_line
 from app.errors import ProblemError
@@ -40,41 +43,26 @@ class CheckFastPath:
         if path != _ONE and path != _BATCH:
             await self.app(scope, receive, send)
             return
-        auth = ctype = None
-        for name, value in scope["headers"]:
-            if name == b"authorization" and auth is None:
-                auth = value
-            elif name == b"content-type" and ctype is None:
-                ctype = value
-        # Read the whole body (the edge guard in front still counts it against the limit).
-        chunks: list[bytes] = []
-        first: list[Message] = []
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                first.append(msg)  # a disconnect: let the route see it
-                break
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if not first and await self._answer(scope, receive, path, auth, ctype, body, send):
+        body: bytes | None = scope.get(BODY)
+        principal: Principal | None = scope.get(PRINCIPAL)
+        if body is None or principal is None:  # not through the edge guard: the routes judge it
+            await self.app(scope, receive, send)
             return
-        # Hand on what was read: the body (cut short by a disconnect, if one came) and the rest.
-        replay = [{"type": "http.request", "body": body, "more_body": bool(first)}, *first]
-        replay.reverse()
-
-        async def replayed() -> Message:
-            return replay.pop() if replay else await receive()
-
-        await self.app(scope, replayed, send)
+        ctype = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":  # the edge guard let exactly one through
+                ctype = value
+                break
+        if await self._answer(scope, receive, path, principal, ctype, body, send):
+            return
+        await self.app(scope, receive, send)  # the edge guard's receive replays the body
 
     async def _answer(
         self,
         scope: Scope,
         receive: Receive,
         path: str,
-        auth: bytes | None,
+        principal: Principal,
         ctype: bytes | None,
         body: bytes,
         send: Send,
@@ -82,12 +70,9 @@ class CheckFastPath:
         """Answer the plain case and return True; return False to hand the request on."""
         if ctype is None or ctype.split(b";", 1)[0].strip().lower() != b"application/json":
             return False
-        if auth is None or not auth.startswith(b"Bearer "):
+        if principal.role not in CHECK_ROLES:
             return False
         rt = scope["app"].state.runtime
-        principal = rt.keys.verify(auth[7:].decode("latin-1").strip())
-        if principal is None or principal.role not in CHECK_ROLES:
-            return False
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
