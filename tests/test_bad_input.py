@@ -17,12 +17,13 @@ LINE = {"institution_code": f.INST, "department_code": "A01", "practitioner_code
 @pytest.mark.parametrize(
     ("content", "ctype", "status"),
     [
-        (b'{"institution_code": "H37080200001"', "application/json", 422),  # truncated JSON
-        (b"\xff\xfe{}", "application/json", 422),  # invalid UTF-8
+        (b'{"institution_code": "H37080200001"', "application/json", 400),  # truncated JSON
+        (b"\xff\xfe{}", "application/json", 400),  # invalid UTF-8 (the stdlib read it as UTF-16)
         (b"[" * 100_000 + b"]" * 100_000, "application/json", 400),  # deep nesting
+        (b'{"emergency": NaN}', "application/json", 400),  # not JSON, though the stdlib reads it
         (b"institution_code=H37080200001", "application/x-www-form-urlencoded", 415),
         (b"<check/>", "text/xml", 415),
-        (b"", "application/json", 422),
+        (b"", "application/json", 400),
     ],
 )
 async def test_malformed_bodies_get_a_4xx_problem(
@@ -34,6 +35,8 @@ async def test_malformed_bodies_get_a_4xx_problem(
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == status
+    if status == 400:
+        assert r.json()["code"] == "MALFORMED_BODY"
 
 
 async def test_missing_content_type_is_415(h: Harness) -> None:
@@ -68,7 +71,8 @@ async def test_a_bad_admin_body_writes_nothing(h: Harness) -> None:
         content=b'{"institutions": [{"code": "H37080200001", "name": "x", "region_code": "370800"}], "oops": [',
         headers={**h.auth("agency"), "content-type": "application/json"},
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
+    assert r.json()["code"] == "MALFORMED_BODY"
     async with h.runtime.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM institutions"))).scalar_one() == 0
 

@@ -62,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         EdgeGuard, max_body_bytes=settings.max_body_bytes, max_inflight=settings.max_inflight
     )
+    app.add_middleware(problems.ContainErrors)  # outermost: nothing unhandled reaches the server
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.bodies import StrictJSONRoute
 from app.api.deps import admits, authorize, runtime
 from app.api.runtime import Runtime
 from app.auth.keys import Principal
@@ -18,7 +19,7 @@ from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_hea
 from app.errors import Forbidden, PayloadTooLarge
 from app.fields import today_shanghai
 
-router = APIRouter(prefix="/v1", tags=["checks"])
+router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictJSONRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown key"},

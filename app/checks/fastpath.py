@@ -4,8 +4,8 @@ body-parsing machinery — about a third of a check's CPU when the cache answers
 
 It takes only the plain case: ``Content-Type: application/json``, ``Authorization: Bearer <key>``
 with a known key of role ``his`` or ``gateway``, a body whose every line is already in normal
-form (:mod:`app.checks.plain`: what the route's model would accept unchanged), every institution
-allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
+form (:mod:`app.checks.plain`: what the route's model would accept unchanged) with no key given
+twice, every institution allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
 missing or unknown key, a 422, a 403, a 413 — is handed to the routes with the body replayed, so
 every refusal and every normalisation is produced by the same code as before. The answer itself
 comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
 from app.checks.endpoints import CHECK_ROLES, answer_batch, answer_one
-from app.checks.plain import plain_batch, plain_line
+from app.checks.plain import plain_batch, plain_line, unique_keys
 from app.errors import ProblemError
 from app.fields import today_shanghai
 
@@ -96,12 +96,20 @@ class CheckFastPath:
         try:
             if path == _ONE:
                 line = plain_line(data, today)
-                if line is None or not principal.may_check(line.institution):
+                if (
+                    line is None
+                    or not unique_keys(body, len(data), (line,))
+                    or not principal.may_check(line.institution)
+                ):
                     return False
                 raw = await answer_one(rt, principal, line)
             else:
                 lines = plain_batch(data, today, rt.settings.batch_max_lines)
-                if lines is None or not all(principal.may_check(ln.institution) for ln in lines):
+                if (
+                    lines is None
+                    or not unique_keys(body, 1 + sum(map(len, data["checks"])), lines)
+                    or not all(principal.may_check(ln.institution) for ln in lines)
+                ):
                     return False
                 raw = await answer_batch(rt, principal, lines)
         except ProblemError as exc:  # e.g. 503 GATE_UNAVAILABLE: the app's own handler's answer

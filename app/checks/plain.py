@@ -6,16 +6,22 @@ Python-level validators. :func:`plain_line` accepts only a subset of what ``Chec
 codes already in their normal form, a ``YYYY-MM-DD`` service date, a real boolean — and for such
 a line builds exactly the :class:`Line` the model would have led to. Anything else returns None,
 and the request goes to the route, whose model normalises it or names the field that is wrong.
+
+A parsed body no longer shows whether a key was given twice (orjson, like every JSON parser
+that builds a dict, keeps the last), so :func:`unique_keys` judges that from the raw bytes; a
+body it cannot clear goes to the route too, which refuses the duplicate (app.api.bodies).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from app.api.bodies import duplicate_key
 from app.checks.lines import Line
-from app.fields import MAX_DATE, MIN_DATE
+from app.fields import MAX_DATE, MIN_DATE, has_control
 
 # Full matches (``$`` would let a trailing newline through, which the model strips first), and
 # ASCII digits only (``\d`` takes full-width ones too, which the model turns into ASCII first).
@@ -72,7 +78,12 @@ def plain_line(d: Any, today: str) -> Line | None:
     if (
         day is None
         or type(emergency) is not bool
-        or (claim_id is not None and (type(claim_id) is not str or len(claim_id) > _CLAIM_ID_MAX))
+        or (
+            claim_id is not None
+            and (
+                type(claim_id) is not str or len(claim_id) > _CLAIM_ID_MAX or has_control(claim_id)
+            )
+        )
     ):
         return None
     return Line(inst, dept, prac, day, emergency, claim_id)
@@ -93,3 +104,28 @@ def plain_batch(d: Any, today: str, limit: int) -> list[Line] | None:
             return None
         out.append(line)
     return out
+
+
+def unique_keys(body: bytes, keys: int, lines: Sequence[Line]) -> bool:
+    """True only if no object in ``body`` gives a key twice, for a body whose parsed objects hold
+    ``keys`` keys in all and whose lines are ``lines`` (as :func:`plain_line` read them).
+
+    Why counting colons is exact: outside strings, JSON has a ``:`` only between a member's name
+    and its value, so the body's members number its colons less those inside strings. A
+    duplicate leaves fewer keys than members. The bytes of a multi-byte UTF-8 character are all
+    >= 0x80, so ``body.count(b":")`` counts exactly the colon characters. In a plain line no
+    key or code can hold a colon; only a claim id can. Without a backslash in the body there is
+    no escape, so the colons inside strings are exactly those of the parsed claim ids; with one
+    an escape could spell a colon (``\\u003a``) or a key (``"\\u0065mergency"``) the bytes do not
+    show, and only a parser that sees every pair can judge: :func:`app.api.bodies.duplicate_key`.
+    """
+    colons = body.count(b":")
+    if colons == keys:
+        return True  # every colon separates a member: as many members as distinct keys
+    if b"\\" in body:
+        return duplicate_key(body) is None
+    inside = 0
+    for ln in lines:
+        if ln.claim_id is not None:
+            inside += ln.claim_id.count(":")
+    return colons - inside == keys

@@ -36,7 +36,7 @@ from app.policy.profile import (
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
-_REGION = re.compile(r"^\d{6}$")
+_REGION = re.compile(r"^[0-9]{6}\Z")
 
 
 class ProfileError(ValueError):
