@@ -129,7 +129,10 @@ def _in_range(v: date) -> date:
 
 
 def _day(v: object) -> date:
-    """A JSON string ``YYYY-MM-DD`` (ASCII digits) naming a real day; nothing else."""
+    """A JSON string ``YYYY-MM-DD`` (ASCII digits) naming a real day; nothing else (a ``date``
+    passes too: Python callers build models from dates, JSON never holds one)."""
+    if type(v) is date:
+        return v
     if not isinstance(v, str) or not _ISO_DAY(v):
         raise ValueError("must be an ISO date string, YYYY-MM-DD (e.g. 2026-11-22)")
     try:

@@ -47,14 +47,27 @@ async def audit(
     )
 
 
-# -- lookups that name what is missing ---------------------------------------------------------
+def unknown_region(exc: UnknownRegion, field: str) -> InvalidField:
+    """The refusal of a region no profile covers, naming the field, not the code sent."""
+    return InvalidField(
+        "no policy profile covers this region (a 6-digit administrative division code; a "
+        "profile matches it exactly or by its city code, the first four digits + '00'); "
+        f"covered regions: {', '.join(exc.covered) or 'none'}",
+        field=field,
+        code="UNKNOWN_REGION",
+    )
+
+
+# -- lookups that name what is missing: the field, never the value sent -----------------------
 async def require_institution(conn: AsyncConnection, code: str, field: str | None = None) -> str:
     found = (
         await conn.execute(select(institutions.c.profile_id).where(institutions.c.code == code))
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"institution {code} is not registered", field=field, code="INSTITUTION_NOT_FOUND"
+            "no institution is registered under this code",
+            field=field,
+            code="INSTITUTION_NOT_FOUND",
         )
     return str(found)
 
@@ -71,7 +84,7 @@ async def require_department(
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"department {dept} is not registered at institution {inst}",
+            "no department is registered under this code at the institution",
             field=field,
             code="DEPARTMENT_NOT_FOUND",
         )
@@ -86,7 +99,7 @@ async def require_practitioner(
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"practitioner {codes.display_code(code)} is not registered",
+            "no practitioner is registered under this code",
             field=field,
             code="PRACTITIONER_NOT_FOUND",
         )
@@ -100,7 +113,7 @@ async def put_institution(
     try:
         profile = profile_for_region(body.region_code)
     except UnknownRegion as exc:
-        raise InvalidField(str(exc), field="body.region_code", code="UNKNOWN_REGION") from None
+        raise unknown_region(exc, "body.region_code") from None
     values = {"name": body.name, "region_code": body.region_code, "profile_id": profile.id}
     stmt = insert(institutions).values(code=code, **values)
     await conn.execute(
@@ -124,7 +137,7 @@ async def put_department(
     dept: str,
     body: s.DepartmentIn,
 ) -> dict[str, Any]:
-    await require_institution(conn, inst)
+    await require_institution(conn, inst, "path.code")
     stmt = insert(departments).values(institution_code=inst, code=dept, name=body.name)
     await conn.execute(
         stmt.on_conflict_do_update(
@@ -239,7 +252,11 @@ async def end_registration(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"registration {reg_id} does not exist", code="REGISTRATION_NOT_FOUND")
+        raise NotFound(
+            "no registration has this id",
+            field="path.registration_id",
+            code="REGISTRATION_NOT_FOUND",
+        )
     if body.end <= row.start:
         raise InvalidField("end must be after the registration's start", field="body.end")
     if row.end is not None and row.end <= body.end:
@@ -289,7 +306,7 @@ async def practitioner_action(
     body: s.PractitionerActionIn,
     secret: str,
 ) -> dict[str, Any]:
-    token = await require_practitioner(conn, code, secret)
+    token = await require_practitioner(conn, code, secret, "path.code")
     if body.institution_code is not None:
         await require_institution(conn, body.institution_code, "body.institution_code")
     payload = {
@@ -316,7 +333,7 @@ async def practitioner_action(
 async def institution_action(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, code: str, body: s.InstitutionActionIn
 ) -> dict[str, Any]:
-    await require_institution(conn, code)
+    await require_institution(conn, code, "path.code")
     payload = {
         "action": body.action,
         "start": s.iso(body.start),
@@ -339,8 +356,8 @@ async def department_action(
     dept: str,
     body: s.DepartmentActionIn,
 ) -> dict[str, Any]:
-    await require_institution(conn, inst)
-    await require_department(conn, inst, dept)
+    await require_institution(conn, inst, "path.code")
+    await require_department(conn, inst, dept, "path.department_code")
     payload = {
         "department": dept,
         "action": body.action,
@@ -465,7 +482,11 @@ async def get_institution(conn: AsyncConnection, code: str) -> dict[str, Any]:
         await conn.execute(select(institutions).where(institutions.c.code == code))
     ).one_or_none()
     if row is None:
-        raise NotFound(f"institution {code} is not registered", code="INSTITUTION_NOT_FOUND")
+        raise NotFound(
+            "no institution is registered under this code",
+            field="path.code",
+            code="INSTITUTION_NOT_FOUND",
+        )
     docs = await read_docs(conn, [institution_key(code)])
     version, doc = docs.get(institution_key(code), (None, None))
     notices = (
@@ -487,7 +508,7 @@ async def get_institution(conn: AsyncConnection, code: str) -> dict[str, Any]:
 
 
 async def get_department(conn: AsyncConnection, inst: str, dept: str) -> dict[str, Any]:
-    await require_department(conn, inst, dept)
+    await require_department(conn, inst, dept, "path.department_code")
     info = await get_institution(conn, inst)
     for d in info["departments"]:
         if d["code"] == dept:
@@ -497,7 +518,7 @@ async def get_department(conn: AsyncConnection, inst: str, dept: str) -> dict[st
 
 
 async def get_practitioner(conn: AsyncConnection, code: str, secret: str) -> dict[str, Any]:
-    token = await require_practitioner(conn, code, secret)
+    token = await require_practitioner(conn, code, secret, "path.code")
     row = (await conn.execute(select(practitioners).where(practitioners.c.token == token))).one()
     regs = await conn.execute(
         select(registrations)
@@ -556,7 +577,9 @@ async def _get_dated(conn: AsyncConnection, table: Table, row_id: int, what: str
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"{what} {row_id} does not exist", code=f"{what.upper()}_NOT_FOUND")
+        raise NotFound(
+            f"no {what} has this id", field=f"path.{what}_id", code=f"{what.upper()}_NOT_FOUND"
+        )
     return _dated_out(row._mapping, row.display_code)
 
 
@@ -569,7 +592,7 @@ async def get_agreement(conn: AsyncConnection, agr_id: int) -> dict[str, Any]:
 
 
 async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
-    await require_institution(conn, inst)
+    await require_institution(conn, inst, "path.code")
     rows = await conn.execute(
         select(aliases.c.kind, aliases.c.local_code, aliases.c.target, practitioners.c.display_code)
         .outerjoin(practitioners, practitioners.c.token == aliases.c.target)

@@ -65,8 +65,8 @@ async def answer_one(rt: Runtime, principal: Principal, line: Line) -> bytes:
     """The answer to one check, as JSON bytes (shared by the route and the fast path)."""
     if not principal.may_check(line.institution):
         raise Forbidden(
-            f"this key is bound to {', '.join(sorted(principal.institutions))} and may not "
-            f"check claims of {line.institution}",
+            "this key may not check claims of this institution; it is bound to "
+            f"{', '.join(sorted(principal.institutions))}",
             field="body.institution_code",
             code="INSTITUTION_FORBIDDEN",
         )
@@ -86,7 +86,7 @@ async def answer_batch(rt: Runtime, principal: Principal, lines: Sequence[Line])
     for i, ln in enumerate(lines):
         if not principal.may_check(ln.institution):
             raise Forbidden(
-                f"line {i}: this key may not check claims of {ln.institution}; "
+                f"line {i}: this key may not check claims of this institution; "
                 "the whole batch was refused",
                 field=f"body.checks.{i}.institution_code",
                 code="INSTITUTION_FORBIDDEN",

@@ -54,6 +54,7 @@ class UnknownRegion(ValueError):
             f"digits + '00'); covered regions: {', '.join(regions) or 'none'}"
         )
         self.region_code = region_code
+        self.covered = regions
 
 
 class _Table:
