@@ -52,11 +52,6 @@ _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
 _VIOLATION_ID = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,39}").fullmatch
 
 
-def has_control(v: str) -> bool:
-    """Whether one-line text holds a character :data:`Text` refuses (the fast path asks too)."""
-    return _CONTROL(v) is not None
-
-
 def _one_line(v: str) -> str:
     if _CONTROL(v):
         raise ValueError(_NO_CONTROL)

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.api.bodies import duplicate_key
 from app.checks.lines import Line
-from app.fields import MAX_DATE, MIN_DATE, has_control
+from app.fields import MAX_DATE, MIN_DATE
 
 # Full matches (``$`` would let a trailing newline through, which the model strips first), and
 # ASCII digits only (``\d`` takes full-width ones too, which the model turns into ASCII first).
@@ -81,7 +81,12 @@ def plain_line(d: Any, today: str) -> Line | None:
         or (
             claim_id is not None
             and (
-                type(claim_id) is not str or len(claim_id) > _CLAIM_ID_MAX or has_control(claim_id)
+                type(claim_id) is not str
+                or len(claim_id) > _CLAIM_ID_MAX
+                # False for every character the model's Text refuses (Cc, Cs, Zl, Zp), and for
+                # some it takes (a full-width space, a zero-width joiner), which go to the
+                # route: a third of the cost of the model's own pattern.
+                or not claim_id.isprintable()
             )
         )
     ):
@@ -111,18 +116,19 @@ def unique_keys(body: bytes, keys: int, lines: Sequence[Line]) -> bool:
     ``keys`` keys in all and whose lines are ``lines`` (as :func:`plain_line` read them).
 
     Why counting colons is exact: outside strings, JSON has a ``:`` only between a member's name
-    and its value, so the body's members number its colons less those inside strings. A
-    duplicate leaves fewer keys than members. The bytes of a multi-byte UTF-8 character are all
-    >= 0x80, so ``body.count(b":")`` counts exactly the colon characters. In a plain line no
-    key or code can hold a colon; only a claim id can. Without a backslash in the body there is
-    no escape, so the colons inside strings are exactly those of the parsed claim ids; with one
-    an escape could spell a colon (``\\u003a``) or a key (``"\\u0065mergency"``) the bytes do not
-    show, and only a parser that sees every pair can judge: :func:`app.api.bodies.duplicate_key`.
+    and its value, so the body's members number its colons less those inside strings, and a key
+    given twice (however spelt: ``"\\u0065mergency"`` is ``"emergency"``) leaves fewer keys than
+    members. The bytes of a multi-byte UTF-8 character are all >= 0x80, so ``body.count(b":")``
+    counts exactly the colon characters. In a plain line no key, code or date holds a colon;
+    only a claim id can, so the colons inside strings are those of the parsed claim ids — less
+    any a claim id spelt as an escape, ``\\u003a`` (JSON has no other way to escape a colon),
+    which the bytes do not show: a body with one goes to a parser that sees every pair,
+    :func:`app.api.bodies.duplicate_key`.
     """
     colons = body.count(b":")
     if colons == keys:
         return True  # every colon separates a member: as many members as distinct keys
-    if b"\\" in body:
+    if b"\\u003a" in body or b"\\u003A" in body:
         return duplicate_key(body) is None
     inside = 0
     for ln in lines:
