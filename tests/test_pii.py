@@ -233,6 +233,15 @@ async def test_no_error_or_reason_echoes_a_value_it_was_sent(h: Harness) -> None
         assert sent not in r.text, (url, r.text)
         assert field in [e["field"] for e in r.json()["errors"]], (url, r.text)
 
+    # A key the caller chose is not repeated either, unless it is shaped like a field name.
+    for key in (RID, "张三丰"):
+        r = await h.client.post("/v1/checks", json={**line, key: 1}, headers=his)
+        assert r.status_code == 422
+        assert key not in r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["body.<key>"]
+    r = await h.client.post("/v1/checks", json={**line, "emergncy": True}, headers=his)
+    assert [e["field"] for e in r.json()["errors"]] == ["body.emergncy"]
+
     # A reason's message too: a department code the institution does not know (here an ID
     # number, as a HIS might send one by mistake) is named by the reason code alone.
     answer = await f.check(h, department_code=RID)

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import authorize, route_roles
-from app.errors import ProblemError, Unavailable
+from app.errors import ProblemError, Unavailable, key_name
 from app.policy import CalendarYearUnknown
 
 log = logging.getLogger("claimgate.api")
@@ -44,7 +44,7 @@ def problem_response(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc)
+    return ".".join(key_name(p) for p in loc)
 
 
 def _message(err: dict[str, Any]) -> str:
