@@ -4,10 +4,11 @@ fast path's reading of a body, for a single check and a 1,000-line batch.
     .venv/bin/python -m loadtests.dupkeys            # prints a table; --number N to vary
 
 Each row times the fast path's own work on the body — ``orjson.loads`` and the hand validation
-(``plain_line`` / ``plain_batch``) — without and with ``unique_keys``, on realistic bodies:
-claim ids without a colon (the common case: one ``bytes.count``), with colons (the claim ids'
-colons are counted too), with colons and a backslash (the same), and with a colon spelt
-``\\u003a`` (the exact re-parse with the stdlib's ``object_pairs_hook``). The route's strict reading of a non-plain body is shown for scale.
+(``plain_line`` / ``plain_batch``) — and, apart, ``unique_keys`` on what it parsed, on realistic
+bodies: claim ids without a colon (the common case: one ``bytes.count``), with colons (the claim
+ids' colons are counted too), with colons and a backslash (the same), and with a colon spelt
+``\\u003a`` beside another (the exact re-parse with the stdlib's ``object_pairs_hook``). The
+route's strict reading of a batch is shown for scale.
 """
 
 from __future__ import annotations

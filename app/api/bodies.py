@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -61,7 +61,7 @@ def _marking(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return d
 
 
-def _first_marked(v: Any, at: Path) -> Path | None:
+def _first_marked(v: Any, at: KeyPath) -> KeyPath | None:
     if isinstance(v, dict):
         if isinstance(v, _Marked) and hasattr(v, "dup"):
             return (*at, v.dup)
@@ -96,14 +96,14 @@ def loads(raw: bytes | str) -> Any:
         raise DuplicateKey(path) from None
 
 
-def duplicate_key(raw: bytes | str) -> Path | None:
+def duplicate_key(raw: bytes | str) -> KeyPath | None:
     """Where the first key given twice in one object is (object path, then the key), or None.
     ``raw`` must be JSON."""
     return _first_marked(json.loads(_text(raw), object_pairs_hook=_marking), ())
 
 
 class DuplicateKey(ValueError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: KeyPath) -> None:
         super().__init__("a key is given twice")
         self.path = path
 

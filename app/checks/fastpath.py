@@ -4,10 +4,11 @@ body-parsing machinery — about a third of a check's CPU when the cache answers
 
 It takes only the plain case: ``Content-Type: application/json``, ``Authorization: Bearer <key>``
 with a known key of role ``his`` or ``gateway``, a body whose every line is already in normal
-form (:mod:`app.checks.plain`: what the route's model would accept unchanged) with no key given
-twice, every institution allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
-missing or unknown key, a 422, a 403, a 413 — is handed to the routes with the body replayed, so
-every refusal and every normalisation is produced by the same code as before. The answer itself
+form (:mod:`app.checks.plain`: what the route's model would accept unchanged) and no key given
+twice, every institution allowed for the key and a batch within the line limit. Anything else —
+codes to normalise, a missing or unknown key, a key given twice, a 422, a 403, a 413 — is handed
+to the routes with the body replayed, so every refusal and every normalisation is produced by
+the same code as before. The answer itself
 comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
 business error they raise is rendered exactly as the app's problem+json handler renders it.
 """
