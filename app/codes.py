@@ -5,6 +5,11 @@ National formats (国家医保信息业务编码):
 - practitioner: ``D`` doctor, ``N`` nurse, ``HY`` pharmacist, ``HJ`` technician + 6 + 6 digits
 - resident ID (GB 11643-1999), used as the service code where a region says so (威海)
 Local codes (a hospital's own department or staff numbers) are short ASCII tokens.
+
+Digits are ASCII ``[0-9]`` everywhere: ``\\d`` also matches Arabic-Indic (``٣``), Devanagari and
+other decimal digits, which NFKC leaves as they are, so ``D٣٧٠٨٠٢١٠٠٠٠٦`` would pass as a code
+that names nobody — or, written by an admin, a second record for the same person. Full-width
+digits are no exception to the rule: :func:`normalize` turns them into ASCII first.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import hmac
 import re
 import unicodedata
 
-INSTITUTION_RE = re.compile(r"^[HP]\d{11}$")
-PRACTITIONER_RE = re.compile(r"^(?:D|N|HY|HJ)\d{12}$")
-LOCAL_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
-REGION_RE = re.compile(r"^\d{6}$")
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline.
+INSTITUTION_RE = re.compile(r"^[HP][0-9]{11}\Z")
+PRACTITIONER_RE = re.compile(r"^(?:D|N|HY|HJ)[0-9]{12}\Z")
+LOCAL_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}\Z")
+REGION_RE = re.compile(r"^[0-9]{6}\Z")
+_ID_RE = re.compile(r"^[0-9]{17}[0-9X]\Z")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 

@@ -10,7 +10,19 @@ ProblemError            (status, code, detail, field)
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}").fullmatch
+
+
+def key_name(key: object) -> str:
+    """A key as an error's field path may show it. Field names are identifiers; a key that is
+    not one was chosen by the caller and may be anything (a name, an ID number), so it is not
+    repeated: ``body.<key>`` stands for it."""
+    if isinstance(key, int) or (isinstance(key, str) and _NAME(key)):
+        return str(key)
+    return "<key>"
 
 
 class ProblemError(Exception):

@@ -1,8 +1,29 @@
-"""Pydantic field types for codes and dates as they arrive: normalised once, validated here,
-never echoed back in an error (a wrong practitioner code may be somebody's ID number)."""
+"""Pydantic field types for codes, dates and text as they arrive: normalised once, validated
+here, never echoed back in an error (a wrong practitioner code may be somebody's ID number).
+
+Text a person typed (names, reasons, notes, claim references) refuses what no sensible value
+holds and what breaks what comes after it:
+
+- Unicode category Cc, the C0 and C1 control characters and DEL: NUL cannot be stored in a
+  PostgreSQL text column at all (one such row once stopped the record of sanctioned attempts),
+  and the others break log lines, CSV exports and terminals;
+- Cs, unpaired surrogates (``"\\ud800"`` is valid JSON): no UTF-8 encoder, hence no database
+  driver, accepts them;
+- U+2028 and U+2029, the line and paragraph separators: line breaks to JavaScript and to many
+  log viewers, and never part of a name.
+
+Everything else stays: Chinese, the middle dot of minority and foreign names (阿卜杜拉·艾山),
+combining marks, zero-width joiners, emoji. A free-text description may span lines (tab, LF,
+CR). Codes are normalised first (whitespace, including tab and newline, is dropped) and then
+matched against ASCII-only patterns, so any other control character in a code is refused too.
+
+Dates are JSON strings, never numbers: pydantic's lax reading takes ``1795305600`` (and even
+``"1795305600"``) as a Unix timestamp, a different meaning from anything a HIS intends.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,8 +37,39 @@ MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2099, 12, 31)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]").search
+# The same without tab, LF and CR: for text that may span lines.
+_CONTROL_BUT_LINES = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"
+).search
+# Control characters that are not whitespace: normalisation would keep them in a code.
+_CONTROL_IN_CODE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]").search
+_NO_CONTROL = (
+    "must not contain control characters (U+0000-U+001F, U+007F-U+009F), unpaired surrogates "
+    "or the line separators U+2028/U+2029"
+)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
+_VIOLATION_ID = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,39}").fullmatch
+
+
+def _one_line(v: str) -> str:
+    if _CONTROL(v):
+        raise ValueError(_NO_CONTROL)
+    return v
+
+
+def _lines(v: str) -> str:
+    if _CONTROL_BUT_LINES(v):
+        raise ValueError(_NO_CONTROL.replace("U+001F", "U+001F other than tab, LF, CR"))
+    return v
+
+
 def _norm(v: object) -> object:
-    return codes.normalize(v) if isinstance(v, str) else v
+    if not isinstance(v, str):
+        return v
+    if _CONTROL_IN_CODE(v):
+        raise ValueError("must not contain control characters")
+    return codes.normalize(v)
 
 
 def _institution(v: str) -> str:
@@ -71,16 +123,41 @@ def _in_range(v: date) -> date:
     return v
 
 
-def _service_date(v: object) -> object:
-    """A date, or a full ISO datetime reduced to its date in Asia/Shanghai."""
-    if isinstance(v, str) and len(v) > 10:
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            raise ValueError("must be an ISO date (2026-11-22) or datetime") from None
-        if dt.tzinfo is not None:
-            dt = dt.astimezone(SHANGHAI)
-        return dt.date()
+def _day(v: object) -> date:
+    """A JSON string ``YYYY-MM-DD`` (ASCII digits) naming a real day; nothing else (a ``date``
+    passes too: Python callers build models from dates, JSON never holds one)."""
+    if type(v) is date:
+        return v
+    if not isinstance(v, str) or not _ISO_DAY(v):
+        raise ValueError("must be an ISO date string, YYYY-MM-DD (e.g. 2026-11-22)")
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        raise ValueError("is not a day of the calendar") from None
+
+
+def _service_date(v: object) -> date:
+    """A date, or a full ISO datetime string reduced to its date in Asia/Shanghai."""
+    if not isinstance(v, str) or len(v) <= 10:
+        return _day(v)
+    if not v.isascii():
+        raise ValueError("must be an ISO date (2026-11-22) or datetime")
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise ValueError("must be an ISO date (2026-11-22) or datetime") from None
+    # Far from the range, the conversion to Shanghai time overflows (year 1 or 9999 with an
+    # offset); refuse those as out of range before converting.
+    if not MIN_DATE.year - 1 <= dt.year <= MAX_DATE.year + 1:
+        raise ValueError(f"must lie between {MIN_DATE} and {MAX_DATE}")
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(SHANGHAI)
+    return dt.date()
+
+
+def _violation_id(v: str) -> str:
+    if not _VIOLATION_ID(v):
+        raise ValueError("must be a violation id as recorded, e.g. V3F2A9C0D11E4")
     return v
 
 
@@ -95,8 +172,13 @@ AnyPractitionerCode = Annotated[
     str, BeforeValidator(_norm), Field(max_length=40), AfterValidator(_any_practitioner)
 ]
 RegionCode = Annotated[str, BeforeValidator(_norm), AfterValidator(_region)]
-Day = Annotated[date, AfterValidator(_in_range)]
+ViolationId = Annotated[str, BeforeValidator(_norm), AfterValidator(_violation_id)]
+Day = Annotated[date, BeforeValidator(_day), AfterValidator(_in_range)]
 ServiceDay = Annotated[date, BeforeValidator(_service_date), AfterValidator(_in_range)]
+Text = Annotated[str, AfterValidator(_one_line)]
+"""One line of text a person typed: a name, a reason, a note, a claim reference."""
+MultilineText = Annotated[str, AfterValidator(_lines)]
+"""Free text that may span lines: a violation's description."""
 
 
 def today_shanghai() -> date:

@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     verify_interval_s: float = Field(
         300.0, ge=0, description="periodic Redis-vs-PostgreSQL reconciliation; 0 disables it"
     )
+    attempts_flush_interval_s: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="sanctioned-attempt records are written this often: the most a killed "
+        "process can lose",
+    )
+    attempts_buffer_size: int = Field(
+        100_000, ge=1, description="sanctioned-attempt records held while PostgreSQL is away"
+    )
+    attempts_shutdown_timeout_s: float = Field(
+        5.0, gt=0, description="how long a shutdown keeps trying to write held records"
+    )
     key_refresh_interval_s: float = Field(
         5.0, gt=0, description="API keys are reloaded at least this often"
     )

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from app.errors import key_name
 from app.policy import (
     Agreement,
     Appeal,
@@ -79,7 +80,8 @@ def _event(i: int, raw: Any) -> Event:
     names = {f.name for f in fields(cls)}
     unknown = set(raw) - names - {"type"}
     if unknown:
-        raise SimulationError(f"{where}.{sorted(unknown)[0]}", "is not a field of this event type")
+        first = sorted(unknown, key=str)[0]
+        raise SimulationError(f"{where}.{key_name(first)}", "is not a field of this event type")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in raw:

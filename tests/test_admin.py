@@ -66,7 +66,8 @@ async def test_department_of_unknown_institution_is_404(h: Harness) -> None:
     )
     assert r.status_code == 404
     assert r.json()["code"] == "INSTITUTION_NOT_FOUND"
-    assert f.INST in r.json()["detail"]
+    assert r.json()["errors"][0]["field"] == "path.code"  # named by its field, never echoed
+    assert f.INST not in r.text
 
 
 async def test_practitioner_with_registrations_agreements_and_status(h: Harness) -> None:

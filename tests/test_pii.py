@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -125,3 +126,124 @@ async def test_id_numbers_appear_nowhere_in_clear(
                 found += [f"{table}: {s}" for row in rows if s in row]
     assert found == []
     assert len(bodies) > 10
+
+
+async def test_no_error_or_reason_echoes_a_value_it_was_sent(h: Harness) -> None:
+    """Every refusal and every reason names the field, never the value: the values below are
+    ID numbers and codes sent where something else was expected, or not found."""
+    await f.world(h)
+    await h.synced()
+    agency, his = h.auth("agency"), h.auth("his")
+    line = {"institution_code": f.INST, "department_code": "A01", "practitioner_code": f.DOC}
+    cases: list[tuple[str, str, dict[str, str], dict[str, object] | None, str, str]] = [
+        # (method, url, headers, body, the value sent, the field named)
+        (
+            "POST",
+            f"/v1/admin/violations/{RID}/appeal",
+            agency,
+            {"outcome": "upheld", "date": "2026-03-20"},
+            RID,
+            "path.violation_id",
+        ),
+        ("GET", f"/v1/admin/practitioners/{OTHER_ID}", agency, None, OTHER_ID[-4:], "path.code"),
+        (
+            "GET",
+            "/v1/admin/practitioners/D370802999999",
+            agency,
+            None,
+            "D370802999999",
+            "path.code",
+        ),
+        ("GET", "/v1/admin/institutions/H37080299999", agency, None, "H37080299999", "path.code"),
+        (
+            "GET",
+            f"/v1/admin/institutions/{f.INST}/departments/Z98765",
+            agency,
+            None,
+            "Z98765",
+            "path.department_code",
+        ),
+        (
+            "GET",
+            "/v1/admin/registrations/987654321",
+            agency,
+            None,
+            "987654321",
+            "path.registration_id",
+        ),
+        ("GET", "/v1/admin/agreements/987654321", agency, None, "987654321", "path.agreement_id"),
+        (
+            "POST",
+            "/v1/admin/registrations",
+            agency,
+            {**line, "practitioner_code": "D370802999999", "start": "2024-01-01"},
+            "D370802999999",
+            "body.practitioner_code",
+        ),
+        (
+            "POST",
+            "/v1/admin/registrations",
+            agency,
+            {**line, "department_code": "Z98765", "start": "2024-01-01"},
+            "Z98765",
+            "body.department_code",
+        ),
+        (
+            "PUT",
+            "/v1/admin/institutions/H37100200009",
+            agency,
+            {"name": "x", "region_code": "999999"},
+            "999999",
+            "body.region_code",
+        ),
+        (
+            "POST",
+            "/v1/admin/bulk",
+            agency,
+            {
+                "registrations": [
+                    {**line, "institution_code": "H37080299999", "start": "2024-01-01"}
+                ]
+            },
+            "H37080299999",
+            "body.registrations.0.institution_code",
+        ),
+        (
+            "POST",
+            "/v1/checks",
+            his,
+            {**line, "institution_code": "H37080299999"},
+            "H37080299999",
+            "body.institution_code",
+        ),
+        (
+            "POST",
+            "/v1/checks/batch",
+            his,
+            {"checks": [line, {**line, "institution_code": "H37080299999"}]},
+            "H37080299999",
+            "body.checks.1.institution_code",
+        ),
+    ]
+    for method, url, headers, body, sent, field in cases:
+        r = await h.client.request(
+            method, url, json=body, headers={**headers, "Idempotency-Key": "echo-1"}
+        )
+        assert r.status_code >= 400, (url, r.text)
+        assert sent not in r.text, (url, r.text)
+        assert field in [e["field"] for e in r.json()["errors"]], (url, r.text)
+
+    # A key the caller chose is not repeated either, unless it is shaped like a field name.
+    for key in (RID, "张三丰"):
+        r = await h.client.post("/v1/checks", json={**line, key: 1}, headers=his)
+        assert r.status_code == 422
+        assert key not in r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["body.<key>"]
+    r = await h.client.post("/v1/checks", json={**line, "emergncy": True}, headers=his)
+    assert [e["field"] for e in r.json()["errors"]] == ["body.emergncy"]
+
+    # A reason's message too: a department code the institution does not know (here an ID
+    # number, as a HIS might send one by mistake) is named by the reason code alone.
+    answer = await f.check(h, department_code=RID)
+    assert f.codes_of(answer)["DEPARTMENT_UNKNOWN"] is True
+    assert RID not in orjson.dumps(answer).decode()

@@ -2,21 +2,25 @@
 
 Whatever body a HIS sends, the fast path either hands it on (None) or reads it exactly as the
 model would: the same codes, the same day, the same flags. A line it takes must never be one
-the model refuses or reads differently.
+the model refuses or reads differently — nor a body in which a key is given twice, which the
+route refuses.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from app.api.bodies import duplicate_key
 from app.checks.endpoints import line_of
-from app.checks.plain import plain_batch, plain_line
+from app.checks.plain import plain_batch, plain_line, unique_keys
 from app.checks.schemas import CheckIn
 
 TODAY = date(2026, 11, 23)
@@ -80,7 +84,14 @@ lines = st.fixed_dictionaries(
     optional={
         "service_date": days,
         "emergency": st.one_of(st.booleans(), st.sampled_from([0, 1, "true", None])),
-        "claim_id": st.one_of(st.none(), st.text(max_size=70), st.integers()),
+        "claim_id": st.one_of(
+            st.none(),
+            st.text(max_size=70),
+            st.integers(),
+            st.sampled_from(
+                ["a\x00b", "a\x1fb", "a\x7f", "a\x85b", "a\u2028", "\u2029b", "ok:1", "a\\b"]
+            ),
+        ),
     },
 )
 
@@ -164,3 +175,94 @@ def test_a_batch_takes_the_fast_path_only_whole_and_within_the_limit() -> None:
     assert plain_batch({"checks": []}, today, 5) is None
     assert plain_batch({"checks": [good], "extra": 1}, today, 5) is None
     assert plain_batch([good], today, 5) is None
+
+
+# -- duplicate keys: the fast path's byte-level judgement against a parser that sees every pair
+
+_KEYS = ["institution_code", "department_code", "practitioner_code", "service_date", "emergency"]
+
+
+def _escaped(key: str, how: int) -> str:
+    """The key as JSON may spell it: plain, or with some letters as \\u escapes."""
+    if how == 0:
+        return key
+    return "".join(f"\\u{ord(c):04x}" if i % how == 0 else c for i, c in enumerate(key))
+
+
+def _member(key: str, value: Any, how: int) -> str:
+    raw = json.dumps(value, ensure_ascii=how != 3)
+    if how and isinstance(value, str):
+        raw = raw.replace(":", "\\u003a")  # a colon the bytes do not show
+    return f'"{_escaped(key, how)}":{raw}'
+
+
+_claims = st.one_of(
+    st.none(),
+    st.sampled_from(["c-1", "HIS:2026:11:22", "a\\b", 'a"b', "x:y\\z", "路径:1", ":::"]),
+    st.text(alphabet=':\\"ab\u3000', max_size=8),
+)
+
+
+@st.composite
+def _bodies(draw: st.DrawFn) -> tuple[str, bool]:
+    """A single check or a batch as raw JSON, sometimes with a key repeated (spelt plainly or
+    with escapes, before or after its twin), with claim ids full of colons and backslashes."""
+
+    def one() -> str:
+        values: dict[str, Any] = {
+            "institution_code": "H37080200001",
+            "department_code": "A01",
+            "practitioner_code": "D370802000001",
+        }
+        if draw(st.booleans()):
+            values["service_date"] = "2026-11-22"
+        if draw(st.booleans()):
+            values["emergency"] = draw(st.booleans())
+        claim = draw(_claims)
+        if claim is not None:
+            values["claim_id"] = claim
+        members = [_member(k, v, draw(st.sampled_from([0, 0, 1, 3]))) for k, v in values.items()]
+        for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+            key = draw(st.sampled_from([*values, *_KEYS]))
+            twin = _member(
+                key,
+                draw(st.sampled_from([True, False, "A02", None])),
+                draw(st.sampled_from([0, 1, 2])),
+            )
+            members.insert(draw(st.integers(0, len(members))), twin)
+        sep = draw(st.sampled_from([",", ", ", ",\n "]))
+        return "{" + sep.join(members) + "}"
+
+    if draw(st.booleans()):
+        body = one()
+    else:
+        items = [one() for _ in range(draw(st.integers(1, 4)))]
+        body = '{"checks":[' + ",".join(items) + "]}"
+        if draw(st.integers(0, 9)) == 0:
+            body = '{"checks":[],' + body[1:]
+    return body, duplicate_key(body) is not None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_bodies())
+def test_the_fast_path_never_takes_a_body_with_a_key_given_twice(case: tuple[str, bool]) -> None:
+    text, has_duplicate = case
+    raw = text.encode()
+    data = orjson.loads(raw)
+    today = TODAY.isoformat()
+    if "checks" in data:
+        lines = plain_batch(data, today, 1000)
+        keys = 1 + sum(map(len, data["checks"])) if lines is not None else 0
+    else:
+        line = plain_line(data, today)
+        lines = None if line is None else [line]
+        keys = len(data)
+    if lines is None:
+        return  # handed to the route, which reads every pair
+    assert unique_keys(raw, keys, lines) is not has_duplicate, text
+
+
+def test_duplicate_key_names_where_the_first_one_is() -> None:
+    assert duplicate_key('{"a": 1, "b": {"c": 1, "\\u0063": 2}}') == ("b", "c")
+    assert duplicate_key('{"a": [{"x": 1}, {"x": 1, "x": 2}], "a": 3}') in (("a",), ("a", 1, "x"))
+    assert duplicate_key('{"a": 1, "b": [1, {"c": ":"}]}') is None

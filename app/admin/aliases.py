@@ -126,7 +126,7 @@ async def put_alias(
         await require_department(conn, inst, target_code, "body.target")
         target = target_code
     else:
-        await require_institution(conn, inst)
+        await require_institution(conn, inst, "path.code")
         if codes.is_national_practitioner(local) or codes.looks_like_resident_id(local):
             raise InvalidField(
                 "a local practitioner code may not have the shape of a national practitioner "
@@ -159,7 +159,7 @@ async def put_alias(
 async def delete_alias(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, inst: str, kind: Kind, local: str
 ) -> dict[str, Any]:
-    await require_institution(conn, inst)
+    await require_institution(conn, inst, "path.code")
     target = (
         await conn.execute(
             delete(aliases)
@@ -173,7 +173,7 @@ async def delete_alias(
     ).scalar_one_or_none()
     if target is None:
         raise NotFound(
-            f"no {kind} alias with this local code at institution {inst}",
+            f"no {kind} alias with this local code at the institution",
             code="ALIAS_NOT_FOUND",
         )
     if kind == "practitioner":
@@ -195,7 +195,7 @@ async def delete_alias(
 
 
 async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
-    await require_institution(conn, inst)
+    await require_institution(conn, inst, "path.code")
     rows = await conn.execute(
         select(aliases.c.kind, aliases.c.local_code, aliases.c.target, practitioners.c.display_code)
         .outerjoin(practitioners, practitioners.c.token == aliases.c.target)

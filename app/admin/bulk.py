@@ -15,6 +15,7 @@ from app import codes
 from app.admin import schemas as s
 from app.admin.aliases import department_aliases_among, shadowed_department
 from app.admin.lookups import audit
+from app.admin.service import unknown_region
 from app.db.any_of import any_of
 from app.db.tables import (
     agreements,
@@ -96,9 +97,7 @@ async def bulk_import(
         try:
             profile = profile_for_region(inst.region_code)
         except UnknownRegion as exc:
-            raise InvalidField(
-                str(exc), field=f"body.institutions.{i}.region_code", code="UNKNOWN_REGION"
-            ) from None
+            raise unknown_region(exc, f"body.institutions.{i}.region_code") from None
         values = {"name": inst.name, "region_code": inst.region_code, "profile_id": profile.id}
         stmt = insert(institutions).values(code=inst.code, **values)
         await conn.execute(
@@ -114,7 +113,7 @@ async def bulk_import(
     for i, d in enumerate(body.departments):
         if d.institution_code in missing:
             raise InvalidField(
-                f"institution {d.institution_code} is not registered",
+                "no institution is registered under this code",
                 field=f"body.departments.{i}.institution_code",
             )
     if body.departments:
@@ -231,17 +230,17 @@ async def bulk_import(
     ) -> None:
         if p is not None and tok[p] not in known_p:
             raise InvalidField(
-                f"practitioner {codes.display_code(p)} is not registered",
+                "no practitioner is registered under this code",
                 field=f"body.{section}.{i}.practitioner_code",
             )
         if inst is not None and inst not in known_i:
             raise InvalidField(
-                f"institution {inst} is not registered",
+                "no institution is registered under this code",
                 field=f"body.{section}.{i}.institution_code",
             )
         if inst is not None and dept is not None and (inst, dept) not in known_d:
             raise InvalidField(
-                f"department {dept} is not registered at institution {inst}",
+                "no department is registered under this code at the institution",
                 field=f"body.{section}.{i}.department_code",
             )
 

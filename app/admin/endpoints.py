@@ -11,14 +11,15 @@ from fastapi.responses import Response
 from app.admin import aliases, bulk, sanctions, service
 from app.admin import schemas as s
 from app.admin.writes import run_write
+from app.api.bodies import StrictJSONRoute
 from app.api.deps import require, runtime
 from app.auth.keys import Principal
 from app.errors import InvalidField
-from app.fields import Day, InstitutionCode, LocalCode, NationalPractitionerCode
+from app.fields import Day, InstitutionCode, LocalCode, NationalPractitionerCode, ViolationId
 from app.policy import CalendarYearUnknown
 from app.projection.recompute import Recompute
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=StrictJSONRoute)
 Agency = Annotated[Principal, Depends(require("agency"))]
 Inst = Annotated[InstitutionCode, Path(description="national institution code")]
 Dept = Annotated[LocalCode, Path(description="department code within the institution")]
@@ -283,10 +284,13 @@ async def record_violation(body: s.ViolationIn, request: Request, p: Agency) -> 
 
 @router.post("/violations/{violation_id}/appeal", responses=ERRORS)
 async def decide_appeal(
-    violation_id: Annotated[str, Path(max_length=40)], body: s.AppealIn, request: Request, p: Agency
+    violation_id: Annotated[ViolationId, Path(description="the id recorded with the violation")],
+    body: s.AppealIn,
+    request: Request,
+    p: Agency,
 ) -> Response:
     """Decide the appeal (异议) of a violation; upheld removes its points and all that followed."""
-    vid = violation_id.strip().upper()
+    vid = violation_id
     st, out = await run_write(
         request,
         p,
@@ -342,10 +346,7 @@ async def simulate(request: Request, _: Agency) -> Response:
     from app.simulate import SimulationError
     from app.simulate import simulate as run
 
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidField("the body must be JSON", field="body") from None
+    body = await request.json()  # read strictly by the route class: 400 when not JSON
     if not isinstance(body, dict):
         raise InvalidField("must be an object", field="body")
     async with runtime(request).engine.connect() as conn:

@@ -1,5 +1,5 @@
 """What every admin write starts from: the audit row, and lookups that name what is missing
-(404 with a stable code and the field that referred to it)."""
+(404 with a stable code and the field that referred to it — never the value sent)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ async def require_institution(conn: AsyncConnection, code: str, field: str | Non
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"institution {code} is not registered", field=field, code="INSTITUTION_NOT_FOUND"
+            "no institution is registered under this code",
+            field=field,
+            code="INSTITUTION_NOT_FOUND",
         )
     return str(found)
 
@@ -51,7 +53,7 @@ async def require_department(
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"department {dept} is not registered at institution {inst}",
+            "no department is registered under this code at the institution",
             field=field,
             code="DEPARTMENT_NOT_FOUND",
         )
@@ -66,14 +68,14 @@ async def require_practitioner(
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(
-            f"practitioner {codes.display_code(code)} is not registered",
+            "no practitioner is registered under this code",
             field=field,
             code="PRACTITIONER_NOT_FOUND",
         )
     return token
 
 
-async def lock_institution(conn: AsyncConnection, code: str) -> None:
+async def lock_institution(conn: AsyncConnection, code: str, field: str = "path.code") -> None:
     """Hold the institution's row until the write commits: writes that must see each other's
     department codes and aliases (a collision check, then an insert) run one after the other.
     The recompute at the end of such a write takes the same lock, so this adds no new wait."""
@@ -83,4 +85,8 @@ async def lock_institution(conn: AsyncConnection, code: str) -> None:
         )
     ).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"institution {code} is not registered", code="INSTITUTION_NOT_FOUND")
+        raise NotFound(
+            "no institution is registered under this code",
+            field=field,
+            code="INSTITUTION_NOT_FOUND",
+        )

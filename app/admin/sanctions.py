@@ -117,8 +117,7 @@ async def record_violation(
     ).first()
     if works_there is None:
         raise InvalidField(
-            f"practitioner {codes.display_code(body.practitioner_code)} has never been registered at "
-            f"institution {body.institution_code}",
+            "the practitioner has never been registered at this institution",
             field="body.institution_code",
             code="NOT_REGISTERED_THERE",
         )
@@ -177,7 +176,11 @@ async def _find_violation(conn: AsyncConnection, vid: str) -> tuple[str, str, di
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"violation {vid} does not exist", code="VIOLATION_NOT_FOUND")
+        raise NotFound(
+            "no violation is recorded under this id",
+            field="path.violation_id",
+            code="VIOLATION_NOT_FOUND",
+        )
     return row[0], row[1], row[2]
 
 
@@ -195,7 +198,8 @@ async def decide_appeal(
     ).first()
     if prior is not None:
         raise Conflict(
-            f"the appeal of violation {vid} was already decided ({prior[0]['outcome']} on {prior[0]['date']})",
+            f"the appeal of this violation was already decided ({prior[0]['outcome']} on "
+            f"{prior[0]['date']})",
             code="APPEAL_ALREADY_DECIDED",
         )
     if body.date < date.fromisoformat(violation["date"]):
@@ -313,7 +317,7 @@ async def credit_file(
     conn: AsyncConnection, code: str, secret: str, as_of: date | None
 ) -> dict[str, Any]:
     """Every violation, appeal, exam, sanction and notice, with the rule cited, as of a date."""
-    token = await require_practitioner(conn, code, secret)
+    token = await require_practitioner(conn, code, secret, "path.code")
     evs = await ledger.practitioner_events(conn, token)
     rows = await conn.execute(
         select(events.c.kind, events.c.institution_code, events.c.payload, events.c.recorded_at)

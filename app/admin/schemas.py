@@ -1,4 +1,6 @@
-"""Request bodies of the admin API. Codes are normalised and validated by app.fields."""
+"""Request bodies of the admin API. Codes are normalised and validated by app.fields; every
+text field is :data:`~app.fields.Text` (no control characters), so no value reaches the
+database that it would refuse."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from app.fields import (
     Day,
     InstitutionCode,
     LocalCode,
+    MultilineText,
     NationalPractitionerCode,
     RegionCode,
+    Text,
 )
 
 Category = Literal["doctor", "nurse", "pharmacist", "technician", "carer"]
@@ -35,16 +39,16 @@ class _Dated(Strict):
 
 
 class InstitutionIn(Strict):
-    name: str = Name
+    name: Text = Name
     region_code: RegionCode
 
 
 class DepartmentIn(Strict):
-    name: str = Name
+    name: Text = Name
 
 
 class PractitionerIn(Strict):
-    name: str = Name
+    name: Text = Name
     category: Category
     id_number: NationalPractitionerCode | None = Field(
         None, description="18-digit resident ID; stored only as a keyed hash and a masked form"
@@ -71,7 +75,7 @@ class PractitionerActionIn(_Dated):
     institution_code: InstitutionCode | None = Field(
         None, description="the institution the action applies at; omitted = everywhere"
     )
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _shorten_names_the_new_end(self) -> Self:
@@ -85,16 +89,16 @@ class PractitionerActionIn(_Dated):
 
 class InstitutionActionIn(_Dated):
     action: Literal["suspend", "terminate", "restore"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class DepartmentActionIn(_Dated):
     action: Literal["suspend", "restore"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class AliasIn(Strict):
-    target: str = Field(min_length=1, max_length=40, description="the national code it stands for")
+    target: Text = Field(min_length=1, max_length=40, description="the national code it stands for")
 
 
 class ViolationIn(Strict):
@@ -103,8 +107,10 @@ class ViolationIn(Strict):
     department_code: LocalCode | None = None
     date: Day
     points: int = Field(ge=1, le=100, description="points deducted for this finding")
-    item: str = Field(min_length=1, max_length=200, description="the rule item, e.g. 第十二条第3项")
-    description: str = Field("", max_length=2000)
+    item: Text = Field(
+        min_length=1, max_length=200, description="the rule item, e.g. 第十二条第3项"
+    )
+    description: MultilineText = Field("", max_length=2000)
 
 
 class AppealIn(Strict):
@@ -127,7 +133,7 @@ class BonusIn(Strict):
 
 class CalendarDayIn(Strict):
     working: bool
-    note: str = Field("", max_length=200)
+    note: Text = Field("", max_length=200)
 
 
 def iso(d: date | None) -> str | None:

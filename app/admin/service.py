@@ -39,6 +39,17 @@ from app.projection.recompute import Recompute
 from app.projection.store import read_docs
 
 
+def unknown_region(exc: UnknownRegion, field: str) -> InvalidField:
+    """The refusal of a region no profile covers, naming the field, not the code sent."""
+    return InvalidField(
+        "no policy profile covers this region (a 6-digit administrative division code; a "
+        "profile matches it exactly or by its city code, the first four digits + '00'); "
+        f"covered regions: {', '.join(exc.covered) or 'none'}",
+        field=field,
+        code="UNKNOWN_REGION",
+    )
+
+
 # -- writes -------------------------------------------------------------------------------------
 async def put_institution(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, code: str, body: s.InstitutionIn
@@ -46,7 +57,7 @@ async def put_institution(
     try:
         profile = profile_for_region(body.region_code)
     except UnknownRegion as exc:
-        raise InvalidField(str(exc), field="body.region_code", code="UNKNOWN_REGION") from None
+        raise unknown_region(exc, "body.region_code") from None
     values = {"name": body.name, "region_code": body.region_code, "profile_id": profile.id}
     stmt = insert(institutions).values(code=code, **values)
     await conn.execute(
@@ -186,7 +197,11 @@ async def end_registration(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"registration {reg_id} does not exist", code="REGISTRATION_NOT_FOUND")
+        raise NotFound(
+            "no registration has this id",
+            field="path.registration_id",
+            code="REGISTRATION_NOT_FOUND",
+        )
     if body.end <= row.start:
         raise InvalidField("end must be after the registration's start", field="body.end")
     if row.end is not None and row.end <= body.end:
@@ -236,7 +251,7 @@ async def practitioner_action(
     body: s.PractitionerActionIn,
     secret: str,
 ) -> dict[str, Any]:
-    token = await require_practitioner(conn, code, secret)
+    token = await require_practitioner(conn, code, secret, "path.code")
     if body.institution_code is not None:
         await require_institution(conn, body.institution_code, "body.institution_code")
     if body.action == "restore":
@@ -268,7 +283,7 @@ async def practitioner_action(
 async def institution_action(
     conn: AsyncConnection, rc: Recompute, ctx: WriteContext, code: str, body: s.InstitutionActionIn
 ) -> dict[str, Any]:
-    await require_institution(conn, code)
+    await require_institution(conn, code, "path.code")
     payload = {
         "action": body.action,
         "start": s.iso(body.start),
@@ -291,8 +306,8 @@ async def department_action(
     dept: str,
     body: s.DepartmentActionIn,
 ) -> dict[str, Any]:
-    await require_institution(conn, inst)
-    await require_department(conn, inst, dept)
+    await require_institution(conn, inst, "path.code")
+    await require_department(conn, inst, dept, "path.department_code")
     payload = {
         "department": dept,
         "action": body.action,
@@ -379,7 +394,11 @@ async def get_institution(conn: AsyncConnection, code: str) -> dict[str, Any]:
         await conn.execute(select(institutions).where(institutions.c.code == code))
     ).one_or_none()
     if row is None:
-        raise NotFound(f"institution {code} is not registered", code="INSTITUTION_NOT_FOUND")
+        raise NotFound(
+            "no institution is registered under this code",
+            field="path.code",
+            code="INSTITUTION_NOT_FOUND",
+        )
     docs = await read_docs(conn, [institution_key(code)])
     version, doc = docs.get(institution_key(code), (None, None))
     notices = (
@@ -401,7 +420,7 @@ async def get_institution(conn: AsyncConnection, code: str) -> dict[str, Any]:
 
 
 async def get_department(conn: AsyncConnection, inst: str, dept: str) -> dict[str, Any]:
-    await require_department(conn, inst, dept)
+    await require_department(conn, inst, dept, "path.department_code")
     info = await get_institution(conn, inst)
     for d in info["departments"]:
         if d["code"] == dept:
@@ -411,7 +430,7 @@ async def get_department(conn: AsyncConnection, inst: str, dept: str) -> dict[st
 
 
 async def get_practitioner(conn: AsyncConnection, code: str, secret: str) -> dict[str, Any]:
-    token = await require_practitioner(conn, code, secret)
+    token = await require_practitioner(conn, code, secret, "path.code")
     row = (await conn.execute(select(practitioners).where(practitioners.c.token == token))).one()
     regs = await conn.execute(
         select(registrations)
@@ -470,7 +489,9 @@ async def _get_dated(conn: AsyncConnection, table: Table, row_id: int, what: str
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"{what} {row_id} does not exist", code=f"{what.upper()}_NOT_FOUND")
+        raise NotFound(
+            f"no {what} has this id", field=f"path.{what}_id", code=f"{what.upper()}_NOT_FOUND"
+        )
     return _dated_out(row._mapping, row.display_code)
 
 

@@ -84,7 +84,8 @@ async def readyz(request: Request) -> Response:
 async def ops_status(
     request: Request, principal: Annotated[Principal, Depends(require("ops"))]
 ) -> Response:
-    """Readiness plus the process's internals: L1 size and hit rate, degraded answers, worker."""
+    """Readiness plus the process's internals: L1 size and hit rate, degraded answers, the
+    sanctioned-attempt recorder (queued, recorded, dropped, refused, last flush), worker."""
     rt = runtime(request)
     _, body = await readiness(rt)
     body["l1"] = {
@@ -99,7 +100,7 @@ async def ops_status(
     body["lines_checked"] = rt.checks.lines_checked
     body["degraded_answers"] = rt.checks.degraded_answers
     body["mirror_behind"] = rt.checks.mirror_behind
-    body["sanctioned_attempts"] = {"recorded": rt.attempts.recorded, "dropped": rt.attempts.dropped}
+    body["sanctioned_attempts"] = rt.attempts.status()
     if rt.worker is not None:
         body["sync_worker"] = {"drained": rt.worker.drained, "last_error": rt.worker.last_error}
     return Response(orjson.dumps(body), media_type="application/json")

@@ -62,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_inflight=settings.max_inflight,
         max_reading=settings.max_reading,
     )
+    app.add_middleware(problems.ContainErrors)  # outermost: nothing unhandled reaches the server
     return app

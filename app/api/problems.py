@@ -1,12 +1,22 @@
-"""One place that turns every error into application/problem+json.
+"""One place that turns every error into application/problem+json, and logs the unexpected.
 
 Validation messages name the field path and the problem; they never echo the submitted value,
 which may be a resident ID number or a name.
+
+No log line carries a request value or an SQL parameter: an unexpected error is logged by its
+type, its SQLSTATE and where it happened (:func:`describe`), never by its message — PostgreSQL
+quotes the input it could not read (``invalid input syntax for type integer: "…"``), asyncpg
+the argument it could not encode, SQLAlchemy the statement's parameters unless the engine hides
+them (it does: app.db.engine). :class:`ContainErrors` keeps an exception that no handler took
+from reaching the server, whose own log line would print the message and the traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import traceback
+from pathlib import PurePath
 from typing import Any
 
 import orjson
@@ -16,9 +26,10 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import authorize, route_roles
-from app.errors import ProblemError, Unavailable
+from app.errors import ProblemError, Unavailable, key_name
 from app.policy import CalendarYearUnknown
 
 log = logging.getLogger("claimgate.api")
@@ -33,7 +44,7 @@ def problem_response(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc)
+    return ".".join(key_name(p) for p in loc)
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -53,6 +64,53 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
         "detail": f"{first['field']}: {first['message']}",
         "errors": items,
     }
+
+
+def malformed_body(detail: str) -> dict[str, Any]:
+    return {
+        "type": "https://claimgate.dev/problems/malformed_body",
+        "title": "Malformed body",
+        "status": 400,
+        "code": "MALFORMED_BODY",
+        "detail": detail,
+        "errors": [{"field": "body", "message": detail}],
+    }
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a log line may show it: the types along its chain (with a SQLSTATE where
+    the database gave one) and the innermost frames — never a message."""
+    names: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(names) < 6:
+        seen.add(id(e))
+        state = getattr(e, "sqlstate", None)
+        names.append(type(e).__name__ + (f"[SQLSTATE {state}]" if isinstance(state, str) else ""))
+        e = e.__cause__ or e.__context__
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    where = " < ".join(f"{PurePath(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"{' from '.join(names)} at {where or '?'}"
+
+
+class ContainErrors:
+    """The outermost middleware: an exception nothing else handled becomes a 500 problem and
+    one log line by :func:`describe`. (Starlette's own last resort answers 500 too, then
+    re-raises to the server, which logs the message and the traceback.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise
+            log.error("unhandled error: %s", describe(exc))
+            # Fails, harmlessly, when the response had already started.
+            with contextlib.suppress(Exception):
+                await problem_response(500, _internal())(scope, receive, send)
 
 
 def _key_refusal(request: Request) -> Response | None:
@@ -93,7 +151,13 @@ def install(app: FastAPI) -> None:
         refused = _key_refusal(request)
         if refused is not None:
             return refused
-        return problem_response(422, validation_body(list(exc.errors())))
+        errors = list(exc.errors())
+        for e in errors:
+            if e.get("type") == "json_invalid":  # not JSON at all: nothing to validate
+                msg = str(e.get("msg", ""))
+                detail = msg if msg.startswith("the body") else "the body is not JSON"
+                return problem_response(400, malformed_body(detail))
+        return problem_response(422, validation_body(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -128,12 +192,7 @@ def install(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated or _transient(exc):
             return await _db_down(request, exc)
-        log.exception("database error")
-        return problem_response(500, _internal())
-
-    @app.exception_handler(Exception)
-    async def _internal_error(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error")
+        log.error("database error: %s", describe(exc))
         return problem_response(500, _internal())
 
 

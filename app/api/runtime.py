@@ -79,7 +79,12 @@ class Runtime:
             pii_secret=settings.pii_secret,
             memo_size=settings.l1_size,
         )
-        attempts = AttemptRecorder(engine, settings.pii_secret)
+        attempts = AttemptRecorder(
+            engine,
+            settings.pii_secret,
+            capacity=settings.attempts_buffer_size,
+            interval_s=settings.attempts_flush_interval_s,
+        )
         return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, Mirror(redis))
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -138,8 +143,9 @@ class Runtime:
 
     async def close(self) -> None:
         self.stop.set()
-        with contextlib.suppress(Exception):
-            await self.attempts.flush()
+        # Sanctioned-attempt records are evidence: write what is held before the pools close,
+        # retrying within a bound (app.checks.attempts).
+        await self.attempts.drain(self.settings.attempts_shutdown_timeout_s)
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:

@@ -89,7 +89,8 @@ def decide(
 
     dept_code, dept = resolve_department(inst, department)
     if dept is None:
-        out.append(_reason("DEPARTMENT_UNKNOWN", True, message=f"科室{department}未在本机构登记"))
+        # The message never repeats the code: what a HIS sent may be anything, an ID number too.
+        out.append(_reason("DEPARTMENT_UNKNOWN", True, message="科室编码未在本机构登记"))
     else:
         exempted |= _intervals(
             out, dept["s"], {"suspended": "DEPARTMENT_SUSPENDED"}, day, emergency

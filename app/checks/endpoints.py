@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.bodies import StrictJSONRoute
 from app.api.deps import admits, authorize, runtime
 from app.api.runtime import Runtime
 from app.auth.keys import Principal
@@ -18,7 +19,7 @@ from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_hea
 from app.errors import Forbidden, PayloadTooLarge
 from app.fields import today_shanghai
 
-router = APIRouter(prefix="/v1", tags=["checks"])
+router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictJSONRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown key"},
@@ -64,8 +65,8 @@ async def answer_one(rt: Runtime, principal: Principal, line: Line) -> bytes:
     """The answer to one check, as JSON bytes (shared by the route and the fast path)."""
     if not principal.may_check(line.institution):
         raise Forbidden(
-            f"this key is bound to {', '.join(sorted(principal.institutions))} and may not "
-            f"check claims of {line.institution}",
+            "this key may not check claims of this institution; it is bound to "
+            f"{', '.join(sorted(principal.institutions))}",
             field="body.institution_code",
             code="INSTITUTION_FORBIDDEN",
         )
@@ -85,7 +86,7 @@ async def answer_batch(rt: Runtime, principal: Principal, lines: Sequence[Line])
     for i, ln in enumerate(lines):
         if not principal.may_check(ln.institution):
             raise Forbidden(
-                f"line {i}: this key may not check claims of {ln.institution}; "
+                f"line {i}: this key may not check claims of this institution; "
                 "the whole batch was refused",
                 field=f"body.checks.{i}.institution_code",
                 code="INSTITUTION_FORBIDDEN",

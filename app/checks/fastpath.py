@@ -5,10 +5,11 @@ body-parsing machinery — about a third of a check's CPU when the cache answers
 It runs behind the edge guard (:mod:`app.api.limits`), which has verified the key and read the
 body (both ride in the scope). It takes only the plain case: ``Content-Type: application/json``,
 a key of role ``his`` or ``gateway``, a body whose every line is already in normal
-form (:mod:`app.checks.plain`: what the route's model would accept unchanged), every institution
-allowed for the key and a batch within the line limit. Anything else — codes to normalise, a
-key of another role, a 422, a 403 — is handed to the routes with the body replayed, so
-every refusal and every normalisation is produced by the same code as before. The answer itself
+form (:mod:`app.checks.plain`: what the route's model would accept unchanged) and no JSON member
+given twice, every institution allowed for the key and a batch within the line limit. Anything
+else — codes to normalise, a key of another role, a member given twice, a 422, a 403 — is handed
+to the routes with the body replayed, so every refusal and every normalisation is produced by
+the same code as before. The answer itself
 comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
 business error they raise is rendered exactly as the app's problem+json handler renders it.
 """
@@ -22,7 +23,7 @@ from app.api.limits import BODY, PRINCIPAL
 from app.api.problems import problem_response
 from app.auth.keys import Principal
 from app.checks.endpoints import CHECK_ROLES, answer_batch, answer_one
-from app.checks.plain import plain_batch, plain_line
+from app.checks.plain import plain_batch, plain_line, unique_keys
 from app.errors import ProblemError
 from app.fields import today_shanghai
 
@@ -81,12 +82,20 @@ class CheckFastPath:
         try:
             if path == _ONE:
                 line = plain_line(data, today)
-                if line is None or not principal.may_check(line.institution):
+                if (
+                    line is None
+                    or not unique_keys(body, len(data), (line,))
+                    or not principal.may_check(line.institution)
+                ):
                     return False
                 raw = await answer_one(rt, principal, line)
             else:
                 lines = plain_batch(data, today, rt.settings.batch_max_lines)
-                if lines is None or not all(principal.may_check(ln.institution) for ln in lines):
+                if (
+                    lines is None
+                    or not unique_keys(body, 1 + sum(map(len, data["checks"])), lines)
+                    or not all(principal.may_check(ln.institution) for ln in lines)
+                ):
                     return False
                 raw = await answer_batch(rt, principal, lines)
         except ProblemError as exc:  # e.g. 503 GATE_UNAVAILABLE: the app's own handler's answer

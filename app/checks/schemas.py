@@ -1,5 +1,6 @@
 """The check contract's bodies (DESIGN §4). Unknown fields are refused, not ignored: a
-misspelt ``emergency`` must not silently change a decision."""
+misspelt ``emergency`` must not silently change a decision; so is a field given twice
+(app.api.bodies), where the last would win."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from app.fields import AnyPractitionerCode, InstitutionCode, LocalCode, ServiceDay
+from app.fields import AnyPractitionerCode, InstitutionCode, LocalCode, ServiceDay, Text
 
 
 class CheckIn(BaseModel):
@@ -21,7 +22,9 @@ class CheckIn(BaseModel):
         description="date of service; default today in Asia/Shanghai; a datetime is reduced to its date there",
     )
     emergency: StrictBool = False
-    claim_id: str | None = Field(None, max_length=64, description="caller's reference, echoed back")
+    claim_id: Text | None = Field(
+        None, max_length=64, description="caller's reference, echoed back; no control characters"
+    )
 
 
 class BatchIn(BaseModel):

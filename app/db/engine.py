@@ -21,6 +21,9 @@ def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     timeout_ms = int(settings.db_timeout_s * 1000)
     return create_async_engine(
         url,
+        # A statement's parameters never appear in an exception's message (so never in a log):
+        # they hold names, ID digests, claim references.
+        hide_parameters=True,
         # orjson for every JSONB document: projections and outcomes are read and written in
         # bulk by the recompute and the rebuild, where the stdlib codec was most of the CPU.
         json_serializer=_dumps,

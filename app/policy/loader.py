@@ -42,7 +42,7 @@ from app.policy.profile import (
 )
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
-_REGION = re.compile(r"^\d{6}$")
+_REGION = re.compile(r"^[0-9]{6}\Z")
 
 
 class ProfileError(ValueError):
@@ -60,6 +60,7 @@ class UnknownRegion(ValueError):
             f"digits + '00'); covered regions: {', '.join(regions) or 'none'}"
         )
         self.region_code = region_code
+        self.covered = regions
 
 
 class _Table:
