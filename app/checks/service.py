@@ -63,11 +63,41 @@ class CheckService:
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
         self._redis_down_until = 0.0
-        # Set by the runtime's outbox watch when the mirror lags the truth past the staleness
-        # bound (no sync worker running, Redis slow to take writes): answer from PostgreSQL.
+        # Set by the runtime's mirror watch (app.api.runtime): the mirror lags the truth past
+        # the staleness bound (no sync worker running, Redis slow to take writes); Redis came
+        # back older than it was (app.sync.stamp); or the watch could not compare them at its
+        # last probe. Any of them: answer from PostgreSQL. ``cache_trusted`` is their sum, the
+        # one flag the hot path reads.
         self.mirror_behind = False
+        self.mirror_regressed = False
+        self.mirror_verified = True
+        self.cache_trusted = True
+        self.regressions_seen = 0
         self.degraded_answers = 0
         self.lines_checked = 0
+
+    def set_mirror(self, *, behind: bool, regressed: bool, verified: bool) -> None:
+        """What the mirror watch found at its last probe."""
+        if behind != self.mirror_behind:
+            log.warning(
+                "mirror %s the staleness bound; checks answer from %s",
+                "behind" if behind else "back within",
+                "PostgreSQL" if behind else "the cache",
+            )
+        if regressed != self.mirror_regressed:
+            if regressed:
+                self.regressions_seen += 1
+                log.warning("Redis came back older than it was; checks answer from PostgreSQL")
+            else:
+                log.warning("Redis repaired; checks answer from the cache again")
+            # What the L1 read from the old copy before this was noticed (a failover need not
+            # drop the subscription that would flush it), and the verdicts decided from it,
+            # must not outlive it; nor anything read while it was being repaired.
+            self.l1.clear()
+        self.mirror_behind = behind
+        self.mirror_regressed = regressed
+        self.mirror_verified = verified
+        self.cache_trusted = verified and not (behind or regressed)
 
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
@@ -208,7 +238,7 @@ class CheckService:
         secret = self.pii_secret
         self.lines_checked += len(lines)
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
-        if not self.mirror_behind and time.monotonic() >= self._redis_down_until:
+        if self.cache_trusted and time.monotonic() >= self._redis_down_until:
             try:
                 return await self._from_cache(lines, tokens), "cache"
             except CacheCold:
