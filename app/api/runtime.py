@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,14 @@ from app.sync.worker import SyncWorker
 log = logging.getLogger("claimgate.runtime")
 
 
-def make_redis(settings: Settings, url: str | None = None) -> Redis:
+def make_redis(
+    settings: Settings,
+    url: str | None = None,
+    *,
+    on_connect: Callable[[Any], Awaitable[None]] | None = None,
+) -> Redis:
+    """A pooled client; ``on_connect`` (which must run the connection's own ``on_connect``)
+    runs as each connection opens."""
     url = url or settings.redis_url
     if url is None:
         raise RuntimeError("no Redis URL: set CLAIMGATE_REDIS_URL or use the embedded default")
@@ -39,6 +46,7 @@ def make_redis(settings: Settings, url: str | None = None) -> Redis:
         timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
+        redis_connect_func=on_connect,
     )
     return Redis(connection_pool=pool)
 
@@ -60,7 +68,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings)
-        redis = make_redis(settings)
+
+        async def vet(conn: Any) -> None:  # `checks` is bound below, before any connection opens
+            await checks.vet_connection(conn)
+
+        redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
         worker = (
             SyncWorker(
@@ -119,7 +131,7 @@ class Runtime:
                 async with self.engine.connect() as conn:
                     lag, batches, generation = (await conn.execute(probe)).one()
                 behind = lag is not None and float(lag) > s.max_staleness_s
-                truth = stamp_of(batches, generation)
+                truth = self.checks.mirror_truth = stamp_of(batches, generation)
             except Exception:
                 # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
                 # anything we could read — and the database path would fail anyway. The last

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,6 +34,7 @@ from app.checks.lines import Line
 from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
 from app.errors import Unavailable
 from app.projection.store import read_docs
+from app.sync.stamp import STAMP_KEYS, Stamp, held_of
 
 log = logging.getLogger("claimgate.checks")
 
@@ -68,6 +70,7 @@ class CheckService:
         # back older than it was (app.sync.stamp); or the watch could not compare them at its
         # last probe. Any of them: answer from PostgreSQL. ``cache_trusted`` is their sum, the
         # one flag the hot path reads.
+        self.mirror_truth: Stamp | None = None  # PostgreSQL's stamp at the watch's last probe
         self.mirror_behind = False
         self.mirror_regressed = False
         self.mirror_verified = True
@@ -98,6 +101,23 @@ class CheckService:
         self.mirror_regressed = regressed
         self.mirror_verified = verified
         self.cache_trusted = verified and not (behind or regressed)
+
+    async def vet_connection(self, conn: Any) -> None:
+        """Runs as each Redis connection opens (the pool's ``redis_connect_func``): one MGET of
+        the stamp, compared with PostgreSQL's at the watch's last probe. A restarted or failed-
+        over Redis is reached through new connections — the pool reconnects dead ones without
+        an error — so an older copy is noticed before the first read from it is used: the check
+        that opened the connection sees ``cache_trusted`` drop and answers from PostgreSQL.
+        A round trip per connection opened, none per check."""
+        await conn.on_connect()
+        truth = self.mirror_truth
+        if truth is None:
+            return
+        await conn.send_command("MGET", *STAMP_KEYS)
+        if held_of(await conn.read_response()).regressed_from(truth):
+            self.set_mirror(
+                behind=self.mirror_behind, regressed=True, verified=self.mirror_verified
+            )
 
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
@@ -240,7 +260,9 @@ class CheckService:
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
         if self.cache_trusted and time.monotonic() >= self._redis_down_until:
             try:
-                return await self._from_cache(lines, tokens), "cache"
+                verdicts = await self._from_cache(lines, tokens)
+                if self.cache_trusted:  # still: see vet_connection
+                    return verdicts, "cache"
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -125,10 +126,18 @@ def _count(raw: bytes | str | None) -> int:
         return -1  # not ours: lower than any count PostgreSQL can hold
 
 
+STAMP_KEYS = (BUILT_KEY, BATCHES_KEY, GENERATION_KEY)
+
+
+def held_of(values: list[Any]) -> HeldStamp:
+    """Redis's stamp from the values of :data:`STAMP_KEYS`, in that order."""
+    built, batches, generation = values
+    return HeldStamp(built is not None, _count(batches), _text(generation))
+
+
 async def read_held(redis: Redis) -> HeldStamp:
     """Redis's stamp, in one round trip."""
-    built, batches, generation = await redis.mget([BUILT_KEY, BATCHES_KEY, GENERATION_KEY])
-    return HeldStamp(built is not None, _count(batches), _text(generation))
+    return held_of(await redis.mget(STAMP_KEYS))
 
 
 # The drain's write. KEYS[1] = the built marker, KEYS[2] = the batch count, KEYS[3] = the
