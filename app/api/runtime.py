@@ -23,10 +23,17 @@ from app.checks.service import CheckService
 from app.db.engine import make_engine
 from app.settings import Settings
 from app.sync.mirror import Mirror
-from app.sync.stamp import Stamp, read_held, stamp_of
+from app.sync.stamp import read_held, stamp_of
 from app.sync.worker import SyncWorker
 
 log = logging.getLogger("claimgate.runtime")
+
+_PROBE = text(
+    "SELECT (SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox "
+    "ORDER BY id LIMIT 1), "
+    "(SELECT batches FROM mirror_state WHERE id = 1), "
+    "(SELECT generation FROM mirror_state WHERE id = 1)"
+)
 
 
 def make_redis(
@@ -111,53 +118,56 @@ class Runtime:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.settings.key_refresh_interval_s)
 
+    async def probe_mirror(self) -> None:
+        """One look at the mirror, bounding the staleness of cached answers. From PostgreSQL:
+        the age of the oldest undrained outbox row and the mirror's stamp; then from Redis: its
+        own stamp (app.sync.stamp). Checks answer from PostgreSQL while that row is older than
+        ``max_staleness_s``, while Redis holds an older mirror than PostgreSQL says it was
+        given, and while the two cannot be compared because Redis does not answer — so a Redis
+        that comes back (from a snapshot, a promoted replica) is compared before it is trusted.
+        """
+        checks = self.checks
+        behind = False
+        try:
+            async with self.engine.connect() as conn:
+                lag, batches, generation = (await conn.execute(_PROBE)).one()
+            behind = lag is not None and float(lag) > self.settings.max_staleness_s
+            checks.mirror_truth = stamp_of(batches, generation)
+        except Exception:
+            # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
+            # anything we could read — and the database path would fail anyway. The last stamp
+            # read still bounds what Redis must hold (counts only grow).
+            pass
+        try:
+            held = await read_held(self.redis)
+        except Exception as exc:
+            if checks.mirror_verified:
+                log.warning("mirror watch cannot read Redis (%s)", type(exc).__name__)
+            checks.set_mirror(behind=behind, regressed=checks.mirror_regressed, verified=False)
+        else:
+            truth = checks.mirror_truth
+            regressed = truth is not None and held.regressed_from(truth)
+            checks.set_mirror(behind=behind, regressed=regressed, verified=True)
+
     async def _watch_mirror(self) -> None:
-        """Bound the staleness of cached answers. Every ``staleness_probe_interval_s``, from
-        PostgreSQL: the age of the oldest undrained outbox row and the mirror's stamp; then from
-        Redis: its own stamp (app.sync.stamp). Checks answer from PostgreSQL while that row is
-        older than ``max_staleness_s``, while Redis holds an older mirror than PostgreSQL says
-        it was given, and while the watch cannot compare the two — so a Redis that comes back
-        (from a snapshot, a promoted replica) is compared before it is trusted again."""
         s = self.settings
-        probe = text(
-            "SELECT (SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox "
-            "ORDER BY id LIMIT 1), "
-            "(SELECT batches FROM mirror_state WHERE id = 1), "
-            "(SELECT generation FROM mirror_state WHERE id = 1)"
-        )
-        truth: Stamp | None = None
         while not self.stop.is_set():
-            try:
-                async with self.engine.connect() as conn:
-                    lag, batches, generation = (await conn.execute(probe)).one()
-                behind = lag is not None and float(lag) > s.max_staleness_s
-                truth = self.checks.mirror_truth = stamp_of(batches, generation)
-            except Exception:
-                # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
-                # anything we could read — and the database path would fail anyway. The last
-                # stamp read still bounds what Redis must hold (counts only grow).
-                behind = False
-            checks = self.checks
-            try:
-                held = await read_held(self.redis)
-            except Exception:
-                checks.set_mirror(behind=behind, regressed=checks.mirror_regressed, verified=False)
-            else:
-                regressed = truth is not None and held.regressed_from(truth)
-                checks.set_mirror(behind=behind, regressed=regressed, verified=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), s.staleness_probe_interval_s)
+            await self.probe_mirror()
 
     async def start(self) -> None:
         await self.reload_keys()
+        if self.settings.max_staleness_s > 0:
+            # The first look before the first request: a process started beside a Redis that
+            # came back older than it was never answers from it.
+            await self.probe_mirror()
         self.spawn(
             run_subscriber(self.redis, self.l1, self.reload_keys, self.stop), "l1-subscriber"
         )
         self.spawn(self._refresh_keys(), "key-refresh")
         self.spawn(self.attempts.run(self.stop), "attempt-recorder")
         if self.settings.max_staleness_s > 0:
-            # Not trusted until the first probe has compared Redis with PostgreSQL.
-            self.checks.set_mirror(behind=False, regressed=False, verified=False)
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
             self.spawn(self.worker.run(self.stop), "sync-worker")
