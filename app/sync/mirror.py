@@ -1,5 +1,6 @@
 """Writing projections into Redis: the version-guarded write, the invalidation publish, the full
-rebuild and the verification that compares every projection with what Redis holds."""
+rebuild, the resync of a Redis that came back older than it was, and the verification that
+compares every projection with what Redis holds."""
 
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cache.layout import BUILT_KEY, CAS_SCRIPT, decode, encode, invalidation_channel
+from app.cache.layout import (
+    BATCHES_KEY,
+    BUILT_KEY,
+    CAS_SCRIPT,
+    GENERATION_KEY,
+    decode,
+    encode,
+    invalidation_channel,
+)
 from app.db.tables import projections
 from app.projection.store import read_docs
+from app.sync.stamp import STAMPED_CAS_SCRIPT, Stamp, ensure_generation, lock_stamp
 
 log = logging.getLogger("claimgate.sync")
 
@@ -25,14 +35,17 @@ REBUILD_LOCK = "cg:meta:rebuilding"
 REBUILD_LOCK_TTL_S = 15
 REBUILD_TOKEN = "cg:meta:rebuild-token"
 
-# KEYS[1] = the rebuild's token key, KEYS[2] = the built marker. The marker is set only if the
-# token this rebuild wrote at its start is still there: a Redis flushed or restarted during the
-# rebuild lost the token too, and must not be marked built over documents it no longer holds.
+# KEYS[1] = the rebuild's token key, KEYS[2] = the built marker, KEYS[3] / KEYS[4] = the stamp
+# (app.sync.stamp). The marker and stamp are set only if the token this rebuild wrote at its
+# start is still there: a Redis flushed or restarted during the rebuild lost the token too, and
+# must not be marked built (nor vouched for) over documents it no longer holds.
 FINISH_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[4], ARGV[4])
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -67,6 +80,7 @@ class Mirror:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._cas = redis.register_script(CAS_SCRIPT)
+        self._stamped = redis.register_script(STAMPED_CAS_SCRIPT)
 
     async def write(self, rows: Sequence[tuple[str, int, Any]], *, publish: bool = True) -> int:
         """Version-guarded SET of each (key, version, doc); returns how many were newer."""
@@ -87,6 +101,49 @@ class Mirror:
                 invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows)
             )
         return sum(int(r) for r in results)
+
+    async def write_batch(self, rows: Sequence[tuple[str, int, Any]], truth: Stamp) -> int | None:
+        """The drain's write: version-guarded like :meth:`write`, and counted as one batch.
+
+        ``truth`` is PostgreSQL's stamp, read under its lock. Returns the count to record there,
+        or None when Redis lacks batches PostgreSQL counts (or is another generation's): then
+        nothing was written, and the rows must stay in the outbox until Redis is repaired.
+        """
+        meta = [BUILT_KEY, BATCHES_KEY, GENERATION_KEY]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in range(0, len(rows), CAS_BATCH):
+                part = rows[i : i + CAS_BATCH]
+                values: list[bytes | int | str] = [truth.batches, truth.generation]
+                values += [encode(v, d) for _, v, d in part]
+                await self._stamped(keys=meta + [k for k, _, _ in part], args=values, client=pipe)
+            results = [int(r) for r in await pipe.execute()]
+        if any(r < 0 for r in results):
+            return None
+        await self.redis.publish(invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows))
+        # Not built: written but uncounted in Redis; PostgreSQL still counts the batch, so a
+        # snapshot from before it, restored later, is recognised as older.
+        return max([truth.batches + 1, *results])
+
+
+async def _finish(engine: AsyncEngine, redis: Redis, token: str, marker: bytes) -> bool:
+    """Mark Redis built and stamp it with PostgreSQL's count, if the token survived. Under the
+    stamp's lock: no drain runs between reading the count and stamping Redis with it."""
+    await ensure_generation(engine)
+    async with engine.begin() as conn:
+        truth = await lock_stamp(conn)
+        done = await redis.eval(
+            FINISH_SCRIPT,
+            4,
+            REBUILD_TOKEN,
+            BUILT_KEY,
+            BATCHES_KEY,
+            GENERATION_KEY,
+            token,
+            marker,
+            truth.batches,
+            truth.generation,
+        )
+    return bool(done)
 
 
 @dataclass
@@ -121,7 +178,7 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
             await redis.expire(REBUILD_LOCK, REBUILD_LOCK_TTL_S)  # Redis 6.2 has no XX
     # Encoded like every other value, so a check can fetch it in the same MGET as documents.
     marker = encode(0, {"built_at": time.time(), "projections": total})
-    complete = bool(await redis.eval(FINISH_SCRIPT, 2, REBUILD_TOKEN, BUILT_KEY, token, marker))
+    complete = await _finish(engine, redis, token, marker)
     await redis.publish(invalidation_channel(redis), "*")
     report = RebuildReport(total, written, time.monotonic() - t0, complete)
     if complete:
@@ -138,6 +195,38 @@ class VerifyReport:
     stale: int
     differing: int
     repaired: int
+    complete: bool = True
+
+
+async def resync(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> VerifyReport:
+    """Repair a Redis that came back older than it was, then vouch for it again.
+
+    Every projection's version is compared with Redis and what drifted is put back through the
+    version guard — a regressed Redis holds older values, which the guard lets the repairs
+    overwrite, while a write mirrored meanwhile is never undone. Drains are refused until the
+    end, so their rows wait in the outbox; the stamp is then set to PostgreSQL's count (under
+    its lock) and the waiting rows follow. Faster than :func:`rebuild`: only what drifted moves.
+    """
+    token = uuid.uuid4().hex
+    await redis.set(REBUILD_TOKEN, token, ex=3600)
+    report = await _verify_versions(engine, redis, repair=True, chunk=chunk, keep_lock=True)
+    marker = encode(0, {"built_at": time.time(), "projections": report.checked, "resync": True})
+    report.complete = await _finish(engine, redis, token, marker)
+    await redis.publish(invalidation_channel(redis), "*")
+    drift = report.missing + report.stale + report.differing
+    if report.complete:
+        log.warning(
+            "Redis came back older than it was; resynced: %d missing, %d stale, %d differing "
+            "of %d, %d repaired",
+            report.missing,
+            report.stale,
+            report.differing,
+            report.checked,
+            report.repaired,
+        )
+    else:
+        log.warning("Redis lost its data during the resync (%d drifted); will try again", drift)
+    return report
 
 
 async def verify(
@@ -187,7 +276,7 @@ async def verify(
 
 
 async def _verify_versions(
-    engine: AsyncEngine, redis: Redis, *, repair: bool, chunk: int
+    engine: AsyncEngine, redis: Redis, *, repair: bool, chunk: int, keep_lock: bool = False
 ) -> VerifyReport:
     checked = missing = stale = differing = repaired = 0
     versions_of = redis.register_script(VERSIONS_SCRIPT)
@@ -216,6 +305,8 @@ async def _verify_versions(
                     current = await read_docs(read, drifted)
                 fix = [(k, encode(v, d)) for k, (v, d) in current.items()]
                 repaired += await _repair(engine, redis, repair_script, fix)
+            if keep_lock:
+                await redis.expire(REBUILD_LOCK, REBUILD_LOCK_TTL_S)
     return VerifyReport(checked, missing, stale, differing, repaired)
 
 

@@ -5,6 +5,11 @@ Each round locks up to ``sync_batch_size`` outbox rows with SKIP LOCKED (so copi
 work), writes the *current* projection of each key with the version guard, publishes one
 invalidation, and deletes the rows — all before the transaction commits. A crash between the
 Redis write and the commit replays the rows; the guard makes the replay a no-op.
+
+Each batch is also counted, in Redis and in PostgreSQL (app.sync.stamp), under a lock that the
+copies take in turn for the few milliseconds from their Redis write to their commit. A Redis that
+came back older than it was refuses the batch; the worker then resyncs it (only what drifted
+moves) before draining on, and a Redis that lost everything is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cache.layout import BUILT_KEY
 from app.projection.store import NOTIFY_CHANNEL
 from app.sync.mirror import (
     REBUILD_LOCK,
@@ -30,8 +34,10 @@ from app.sync.mirror import (
     Mirror,
     VerifyReport,
     rebuild,
+    resync,
     verify,
 )
+from app.sync.stamp import MirrorRegressed, lock_stamp, read_held, read_stamp, record_batches
 
 log = logging.getLogger("claimgate.sync")
 VERIFY_LOCK = "cg:meta:verifying"
@@ -71,6 +77,8 @@ class SyncWorker:
         self.verify_interval_s = verify_interval_s
         self._next_verify = time.monotonic() + verify_interval_s
         self.last_verify: VerifyReport | None = None
+        self.resyncs = 0
+        self.last_resync: VerifyReport | None = None
 
     async def drain_once(self) -> int:
         """Move one batch of outbox rows into Redis; return how many rows were handled."""
@@ -81,7 +89,13 @@ class SyncWorker:
             latest: dict[str, tuple[int, Any]] = {}
             for _, key, version, doc in rows:
                 latest[key] = (version, doc)
-            await self.mirror.write([(k, v, d) for k, (v, d) in latest.items()])
+            truth = await lock_stamp(conn)  # held until the commit: copies count in turn
+            batches = await self.mirror.write_batch(
+                [(k, v, d) for k, (v, d) in latest.items()], truth
+            )
+            if batches is None:
+                raise MirrorRegressed()  # the rows stay for after the resync
+            await record_batches(conn, batches)
             await conn.execute(
                 text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": [r[0] for r in rows]}
             )
@@ -94,16 +108,33 @@ class SyncWorker:
             total += n
         return total
 
+    async def _needs(self) -> str | None:
+        """What Redis needs: a rebuild (it lost its data), a resync (it came back older than it
+        was), or nothing (None)."""
+        async with self.engine.connect() as conn:
+            truth = await read_stamp(conn)  # PostgreSQL first: see app.sync.stamp
+        held = await read_held(self.redis)
+        if not held.built:
+            return "rebuild"
+        return "resync" if held.regressed_from(truth) else None
+
     async def ensure_built(self) -> None:
-        """Rebuild when Redis lost its data (restarted empty, flushed); one copy at a time."""
-        if await self.redis.exists(BUILT_KEY):
+        """Rebuild when Redis lost its data (restarted empty, flushed); resync it when it came
+        back older than it was (its own snapshot, a lagging replica promoted, a backup); one
+        copy at a time."""
+        if await self._needs() is None:
             return
         # A short lock, extended by the rebuild after every chunk: a worker that dies
         # mid-rebuild holds the others back for seconds, not minutes.
         if not await self.redis.set(REBUILD_LOCK, "1", nx=True, ex=REBUILD_LOCK_TTL_S):
             return
         try:
-            await rebuild(self.engine, self.redis)
+            need = await self._needs()  # another copy may have finished meanwhile
+            if need == "rebuild":
+                await rebuild(self.engine, self.redis)
+            elif need == "resync":
+                self.last_resync = await resync(self.engine, self.redis)
+                self.resyncs += 1
         finally:
             await self.redis.delete(REBUILD_LOCK)
 
@@ -163,6 +194,13 @@ class SyncWorker:
                     self.last_error = None
                 except asyncio.CancelledError:
                     raise
+                except MirrorRegressed:
+                    # Resync on the next round, soon: the refused rows are waiting (briefly
+                    # paused in case another copy holds the resync lock).
+                    self.last_error = "MirrorRegressed"
+                    log.warning("Redis refused a batch: it came back older than it was")
+                    await asyncio.sleep(min(self.poll_interval_s, 0.05))
+                    continue
                 except (RedisError, SQLAlchemyError, OSError, TimeoutError) as exc:
                     self.last_error = type(exc).__name__
                     log.warning("sync round failed (%s); retrying", self.last_error)
