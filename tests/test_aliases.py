@@ -97,7 +97,8 @@ async def test_a_real_department_wins_over_an_alias_already_stored(
 async def _real_department_wins(h: Harness, path: str) -> None:
     await _suspended_zz9(h)
     await _legacy_alias(h, "department", "ZZ9", "A02")
-    h.runtime.checks.mirror_behind = path == "database"
+    checks = h.runtime.checks
+    checks.set_mirror(behind=path == "database", regressed=False, verified=True)
     a = await f.check(h, department_code="ZZ9")
     assert a["source"] == path
     assert a["decision"] == "deny", a
