@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     run_sync_worker: bool = Field(True, description="run the outbox sync worker inside serve")
+    shutdown_timeout_s: int = Field(
+        5,
+        ge=1,
+        description="on SIGTERM/SIGINT: in-flight requests get this long to finish, then the "
+        "buffered records this long to be written (the sync worker: its round this long)",
+    )
 
     pii_secret: str = Field(
         _PLACEHOLDER_SECRET,

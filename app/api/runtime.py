@@ -137,9 +137,12 @@ class Runtime:
             self.spawn(self.worker.run(self.stop), "sync-worker")
 
     async def close(self) -> None:
+        """Stop the background tasks, write what is buffered, close the pools. The write is
+        bounded by ``shutdown_timeout_s`` (uvicorn bounds the request drain before it by the
+        same setting), so a stop never hangs on an unreachable database."""
         self.stop.set()
         with contextlib.suppress(Exception):
-            await self.attempts.flush()
+            await asyncio.wait_for(self.attempts.flush(), self.settings.shutdown_timeout_s)
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
