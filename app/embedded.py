@@ -165,11 +165,11 @@ def _running_redis(folder: Path) -> tuple[int, int] | None:
     try:
         pid_s, port_s = (folder / "server.state").read_text().split()
         pid, port = int(pid_s), int(port_s)
-        cmdline = psutil.Process(pid).cmdline()
+        cwd = psutil.Process(pid).cwd()  # redis-server rewrites its command line; --dir is its cwd
     except (OSError, ValueError, psutil.Error):
         return None
     # The pid and port may both have been reused since (a reboot): it must be that server.
-    if str(folder) not in cmdline or not _answers(port):
+    if cwd != str(folder) or not _answers(port):
         return None
     return pid, port
 

@@ -158,10 +158,6 @@ def _postmaster(pgdata: Path) -> psutil.Process | None:
     return None
 
 
-def postgres_running(pgdata: Path) -> bool:
-    return _postmaster(pgdata) is not None
-
-
 def _say(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         print(f"claimgate: {message}", file=sys.stderr, flush=True)
@@ -185,7 +181,7 @@ def stop_postgres(pgdata: Path) -> None:
         except psutil.NoSuchProcess:
             return
         except psutil.TimeoutExpired:
-            _say(f"PostgreSQL under {pgdata} still running after {bound} s; signal {sig.name}")
+            _say(f"PostgreSQL under {pgdata} still running {bound} s after {sig.name}")
     _say(f"PostgreSQL under {pgdata} did not stop; killing it")
     with contextlib.suppress(psutil.Error):
         proc.kill()
@@ -211,6 +207,7 @@ def stop_records(records: Iterable[Record]) -> None:
     """Stop everything recorded, the servers at once: SIGTERM to the processes first, then
     PostgreSQL's bounded stop, then wait for (or kill) the processes."""
     procs, clusters = [], []
+    deadline = time.monotonic() + REDIS_STOP_S
     for r in records:
         if r["kind"] == "postgres":
             clusters.append(r)
@@ -220,7 +217,6 @@ def stop_records(records: Iterable[Record]) -> None:
                 procs.append(p)
     for c in clusters:
         stop_postgres(Path(c["pgdata"]))
-    deadline = time.monotonic() + REDIS_STOP_S
     for p in procs:
         with contextlib.suppress(psutil.Error):
             try:
@@ -303,7 +299,8 @@ class Owner:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.watchdog.wait(5)
         if self._lock is not None:
-            self._lock.close()
+            self._lock.truncate(0)
+            self._lock.close()  # releases the folder
             self._lock = None
 
 

@@ -66,10 +66,9 @@ def _pg_log(data: Path) -> str:
 
 
 def test_each_signal_stops_the_servers_serve_started(embedded_dir: Path) -> None:
-    tmp_path = embedded_dir
-    data, port = tmp_path / "data", free_port()
+    data, port = embedded_dir / "data", free_port()
     for n, sig in enumerate((signal.SIGTERM, signal.SIGINT, signal.SIGKILL), start=1):
-        log = tmp_path / f"serve-{sig.name}.log"
+        log = embedded_dir / f"serve-{sig.name}.log"
         proc = serve(data, port, log, "--demo")  # from the second on: the next start
         wait_ready(port, proc, log)
         _stop_and_check(proc, sig, data)
@@ -80,7 +79,7 @@ def test_each_signal_stops_the_servers_serve_started(embedded_dir: Path) -> None
     # A crash, and the restart right after it (systemd's Restart=): the new start waits for the
     # watchdog's stop, or adopts what still runs, and stops it in turn.
     for step in ("crash", "restart"):
-        proc = serve(data, port, log := tmp_path / f"serve-{step}.log", "--demo")
+        proc = serve(data, port, log := embedded_dir / f"serve-{step}.log", "--demo")
         wait_ready(port, proc, log)
         if step == "crash":
             proc.kill()
@@ -93,10 +92,9 @@ def test_each_signal_stops_the_servers_serve_started(embedded_dir: Path) -> None
 
 
 def test_sync_worker_stops_the_servers_it_started(embedded_dir: Path) -> None:
-    tmp_path = embedded_dir
-    data = tmp_path / "data"
+    data = embedded_dir / "data"
     for n, sig in enumerate((signal.SIGTERM, signal.SIGINT), start=1):
-        log = tmp_path / f"sync-{sig.name}.log"
+        log = embedded_dir / f"sync-{sig.name}.log"
         proc = start_cli(["sync"], cli_env(data), log)
         wait_for_line("sync worker running", proc, log)
         _stop_and_check(proc, sig, data)
