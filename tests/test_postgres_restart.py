@@ -42,8 +42,8 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_pg(tmp_path: Path) -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres(tmp_path)
+def private_pg(embedded_dir: Path) -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres(embedded_dir)
     try:
         yield pg
     finally:

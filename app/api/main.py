@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__
+from app import __version__, lifecycle
 from app.admin.endpoints import router as admin_router
 from app.api import openapi, problems
 from app.api.health import router as health_router
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lifecycle.stop_with_supervisor()  # a `serve --workers N` worker drains when orphaned
         rt = Runtime.build(settings)
         app.state.runtime = rt
         await rt.start()

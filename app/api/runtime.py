@@ -178,10 +178,13 @@ class Runtime:
             self.spawn(self.worker.run(self.stop), "sync-worker")
 
     async def close(self) -> None:
+        """Stop the background tasks, write what is buffered, close the pools. The write is
+        bounded by ``shutdown_timeout_s`` (uvicorn bounds the request drain before it by the
+        same setting), so a stop never hangs on an unreachable database."""
         self.stop.set()
         # Sanctioned-attempt records are evidence: write what is held before the pools close,
         # retrying within a bound (app.checks.attempts).
-        await self.attempts.drain(self.settings.attempts_shutdown_timeout_s)
+        await self.attempts.drain(self.settings.shutdown_timeout_s)
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:

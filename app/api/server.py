@@ -61,6 +61,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": trusted or None,
         "access_log": False,  # URLs may carry a practitioner's ID number
         "log_level": "info",
+        # The drain on SIGTERM: requests in flight get this long (docs/operations.md, Stopping).
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }
 
 

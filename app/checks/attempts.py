@@ -20,7 +20,7 @@ Any other failure (PostgreSQL down, a timeout, a lock) keeps the rows, in order,
 round. What can still be lost, by design: the check answers before its record is written, so a
 process that dies without shutting down (SIGKILL, out of memory, power) loses the records of its
 last ``interval_s``, plus whatever it was holding while PostgreSQL was unreachable. A shutdown
-(SIGTERM, Ctrl-C) flushes until the buffer is empty or ``CLAIMGATE_ATTEMPTS_SHUTDOWN_TIMEOUT_S``
+(SIGTERM, Ctrl-C) flushes until the buffer is empty or ``CLAIMGATE_SHUTDOWN_TIMEOUT_S``
 passes. Writing the record before answering would close that window, at the price of tying
 every sanctioned answer to PostgreSQL, which checks must not need (they answer from Redis while
 PostgreSQL is down). A flush whose commit outcome is unknown (the connection dropped after the
