@@ -10,12 +10,17 @@ database, cache or JSON libraries. Public API::
     add_months(d, n); WorkingCalendar(overrides); load_profiles(); profile_for_region(code)
     sites_counted({site: profile}) -> {profile id: sites whose points count together}
 
+The catalogues (each text's itemised point table) are looked up in :mod:`app.policy.catalogue`:
+``price(profile, day, item_id=, points=, exception_reason=)``, ``describe(profile, day)``,
+``item_by_category(profile, text, day)``.
+
 Errors::
 
     ValueError
     ├── UnknownRegion        no profile covers a region code
     ├── CalendarYearUnknown  a working day was needed in a year nobody knows
-    └── ProfileError         a profile file is malformed
+    ├── ProfileError         a profile file is malformed
+    └── CatalogueError       a finding its profile's catalogue does not price (field, code)
 """
 
 from app.policy.dates import add_months

@@ -45,7 +45,15 @@ class Agreement:
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """One finding with its points deducted (违规扣分); never edited, only appealed."""
+    """One finding with its points deducted (违规扣分); never edited, only appealed.
+
+    ``item``: the officer's words for what was found. ``item_id`` names the act in the
+    catalogue of the profile version ``catalogue`` that priced it ("" when the finding was
+    recorded by points alone: before catalogues, or an officer's documented exception).
+    ``act``: findings of one practitioner with the same ``act`` are items of one violation
+    behaviour (违规行为); ``inspection``: the inspection (检查) that found it. Both "" = a finding
+    of its own. How they count is the profile's :class:`~app.policy.profile.Combination`.
+    """
 
     id: str
     practitioner: str
@@ -54,6 +62,10 @@ class Violation:
     points: int
     item: str = ""
     department: str | None = None
+    item_id: str = ""
+    catalogue: str = ""
+    act: str = ""
+    inspection: str = ""
 
 
 @dataclass(frozen=True, slots=True)

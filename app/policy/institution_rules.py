@@ -14,9 +14,10 @@
   an institution's own term is not on the ledger); enough of them terminates the
   institution's agreement from that day until an officer restores it; the lower share only
   raises a notice.
-- key monitoring (济宁 §六(三)): one practitioner with a violation here of at least
-  ``single_points``, or ``violations`` standing findings here in one period, puts the
-  institution on the 重点监控名单 (one notice per practitioner and period).
+- key monitoring (济宁 §六(三)): one practitioner with a one-shot finding here (an act the
+  text names 严重违规, or — recorded without an item — of at least ``single_points``), or
+  ``violations`` standing acts here in one period, puts the institution on the 重点监控名单
+  (one notice per practitioner and period).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.policy import ledger, messages
+from app.policy.acts import findings
 from app.policy.dates import add_months
 from app.policy.events import Appeal, DepartmentAction, Event, Registration, Violation
 from app.policy.outcomes import Interval, Notice, PractitionerOutcome
@@ -311,27 +313,30 @@ def _key_monitoring(
                 standing.discard(v.id)
     seen: dict[tuple[str, tuple[dt.date, dt.date]], int] = {}
     listed: set[tuple[str, tuple[dt.date, dt.date]]] = set()
-    for v in violations:
-        if v.id not in standing:
-            continue
-        key = (v.practitioner, periods.of(v.date))
+    # §六(三) counts violation behaviours: one act recorded under several items is one
+    for f in findings(profile, (v for v in violations if v.id in standing)):
+        practitioner = f.violations[0].practitioner
+        key = (practitioner, periods.of(f.date))
         seen[key] = seen.get(key, 0) + 1
         if key in listed:
             continue
-        if v.points >= rule.single_points or seen[key] >= rule.violations:
+        one_shot = f.one_shot(profile, rule.single_points)
+        if one_shot or seen[key] >= rule.violations:
             listed.add(key)
-            why = (
-                f"一次性扣{v.points}分"
-                if v.points >= rule.single_points
-                else f"本记分周期违规{seen[key]}项"
-            )
+            item = f.one_shot_item(profile) if one_shot else None
+            if item is not None:
+                why = f"严重违规（{item.rule}）"
+            elif one_shot:
+                why = f"一次性扣{f.points}分"
+            else:
+                why = f"本记分周期违规{seen[key]}项"
             result.notices.append(
                 Notice(
-                    v.date,
+                    f.date,
                     "key_monitoring",
                     code,
                     rule.rule,
                     None,
-                    f"医保支付资格相关人员{v.practitioner}{why}，列入重点监控名单",
+                    f"医保支付资格相关人员{practitioner}{why}，列入重点监控名单",
                 )
             )

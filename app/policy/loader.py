@@ -20,6 +20,9 @@ from typing import Any, cast, get_args
 from app.policy.profile import (
     DEFAULT_LABELS,
     BonusRule,
+    CatalogueItem,
+    Combination,
+    Combine,
     ConsecutiveRule,
     DepartmentRule,
     ExamRule,
@@ -27,6 +30,7 @@ from app.policy.profile import (
     KeyMonitoringRule,
     ManualBan,
     NoticeRule,
+    OneShotBy,
     PeriodKind,
     Profile,
     Readmission,
@@ -43,6 +47,9 @@ from app.policy.profile import (
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 _REGION = re.compile(r"^[0-9]{6}\Z")
+# catalogue item ids: the article's numbers ("4.4.4" = §四(四)4) or a band ("10-12"), ASCII so
+# that any agency system can carry them
+ITEM_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,31}\Z")
 
 
 class ProfileError(ValueError):
@@ -106,6 +113,10 @@ class _Table:
     def opt_date(self, key: str) -> dt.date | None:
         return cast("dt.date | None", self._take(key, dt.date, None))
 
+    def value(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        """A required value of any of ``kind`` (the caller checks its shape)."""
+        return self._take(key, kind, _REQUIRED)
+
     def items(self, key: str) -> list[Any]:
         return cast(list[Any], self._take(key, list, []))
 
@@ -163,6 +174,72 @@ def _threshold(t: _Table, initial_points: int, where: str) -> Threshold:
     if action == "suspend" and not (threshold.months > 0 or threshold.until_period_end):
         raise ProfileError(f"{where}: a suspension needs months or until_period_end")
     return threshold
+
+
+def _catalogue(
+    items: list[_Table], profile_id: str, initial_points: int, where: str
+) -> tuple[CatalogueItem, ...]:
+    """The ``[[catalogue]]`` entries: each cites its article, ids are unique, and its points
+    (``points = 6`` or ``points = [1, 3]``) lie within the scale."""
+    out: list[CatalogueItem] = []
+    seen: set[str] = set()
+    for i, t in enumerate(items):
+        here = f"{where}.catalogue[{i}]"
+        item_id = t.text("id")
+        if not ITEM_ID.match(item_id):
+            raise ProfileError(f"{here}.id: {item_id!r} is not an item id (ASCII, 1-32 chars)")
+        if item_id in seen:
+            raise ProfileError(f"{here}.id: {item_id!r} is listed twice")
+        seen.add(item_id)
+        rule = t.text("rule")
+        if not rule.startswith(f"{profile_id} §"):
+            raise ProfileError(f"{here}.rule: must cite the article as '{profile_id} §…'")
+        act = t.text("act")
+        if not act:
+            raise ProfileError(f"{here}.act: the act's text is required")
+        raw = t.value("points", (int, list))
+        if isinstance(raw, bool) or (
+            isinstance(raw, list)
+            and (len(raw) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw))
+        ):
+            raise ProfileError(f"{here}.points: a number of points or a range [low, high]")
+        low, high = (raw, raw) if isinstance(raw, int) else (raw[0], raw[1])
+        if not 1 <= low <= high <= initial_points or (isinstance(raw, list) and low == high):
+            raise ProfileError(
+                f"{here}.points: must lie within 1-{initial_points} (a range low < high)"
+            )
+        out.append(
+            CatalogueItem(
+                id=item_id,
+                rule=rule,
+                act=act,
+                min_points=low,
+                max_points=high,
+                one_shot=t.flag("one_shot", False),
+            )
+        )
+        t.done()
+    return tuple(out)
+
+
+def _combination(t: _Table | None, where: str) -> Combination:
+    if t is None:
+        return Combination()
+    combination = Combination(
+        same_act=cast(Combine, _choice(t.text("same_act"), Combine, f"{where}.same_act")),
+        same_inspection=cast(
+            Combine, _choice(t.text("same_inspection"), Combine, f"{where}.same_inspection")
+        ),
+        rule=t.text("rule"),
+        one_shot=cast(
+            OneShotBy, _choice(t.text("one_shot", "points"), OneShotBy, f"{where}.one_shot")
+        ),
+        one_shot_rule=t.text("one_shot_rule", ""),
+    )
+    t.done()
+    if combination.one_shot == "item" and not combination.one_shot_rule:
+        raise ProfileError(f"{where}: one_shot = 'item' needs the one_shot_rule it comes from")
+    return combination
 
 
 def _read(data: Mapping[str, Any], where: str) -> tuple[Profile, str | None]:
@@ -333,6 +410,15 @@ def _read(data: Mapping[str, Any], where: str) -> tuple[Profile, str | None]:
         in_force_from=top.opt_date("in_force_from"),
         labels=MappingProxyType(labels),  # shared by every caller: read-only
     )
+    catalogue = _catalogue(top.subs("catalogue"), profile.id, initial_points, where)
+    combination = _combination(top.sub("combination"), f"{where}.combination")
+    if any(i.one_shot for i in catalogue) and combination.one_shot != "item":
+        raise ProfileError(
+            f"{where}: one_shot items count only with combination.one_shot = 'item'"
+        )
+    if combination.one_shot == "item" and not any(i.one_shot for i in catalogue):
+        raise ProfileError(f"{where}: combination.one_shot = 'item' but no item is one_shot")
+    profile = dataclasses.replace(profile, catalogue=catalogue, combination=combination)
     predecessor = top.opt_text("predecessor")
     top.done()
     if (predecessor is None) != (profile.in_force_from is None):

@@ -17,6 +17,8 @@ RestoreMode: TypeAlias = Literal["automatic", "exam", "application"]
 PeriodKind: TypeAlias = Literal["natural_year", "agreement"]
 ReadmissionRecord: TypeAlias = Literal["agreement", "registration"]
 Tally: TypeAlias = Literal["region", "national"]
+Combine: TypeAlias = Literal["highest", "each"]
+OneShotBy: TypeAlias = Literal["points", "item"]
 
 DEFAULT_LABELS: Mapping[str, str] = {
     "suspended": "医保支付资格暂停",
@@ -161,6 +163,62 @@ class Readmission:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    """One act of a text's point table (扣分标准): its id, the article that lists it, the act as
+    the text words it, and its points — fixed (``min_points == max_points``) or a range the
+    officer chooses in (兰州 §十四 1-3分, the national bands).
+
+    ``one_shot``: the text ties consequences to this act itself, not to its number (济宁 §六(三)
+    "严重违规（一次性扣12分的）" names the §四(四) acts); it counts only in a profile whose
+    combination says ``one_shot = "item"``.
+    """
+
+    id: str
+    rule: str
+    act: str
+    min_points: int
+    max_points: int
+    one_shot: bool = False
+
+    @property
+    def fixed(self) -> bool:
+        return self.min_points == self.max_points
+
+    def allows(self, points: int) -> bool:
+        return self.min_points <= points <= self.max_points
+
+    @property
+    def points_text(self) -> str:
+        """The points as the text gives them: "6" or "1-3"."""
+        if self.fixed:
+            return str(self.min_points)
+        return f"{self.min_points}-{self.max_points}"
+
+
+@dataclass(frozen=True, slots=True)
+class Combination:
+    """How findings recorded together count (济宁 §四: "同一次检查发现不同违规行为的，分别扣分；
+    同一违规行为涉及不同扣分情形的，按最高分值扣分").
+
+    - ``same_act``: several items recorded for one act (违规行为) count once at the highest
+      (``highest``) or each (``each``);
+    - ``same_inspection``: different acts found in one inspection count each (``each``) or only
+      the highest act (``highest``);
+    - ``one_shot``: what makes a finding "one-shot" for the rules that single it out (a longer
+      ban when one finding alone reached the termination, 重点监控名单): its act's points
+      (``points``: 医保发〔2024〕23号 "一次性记满12分") or its item (``item``: 济宁 §六(三)).
+      A finding without a catalogue item (recorded before catalogues, or an officer's free
+      points) is always judged by its points.
+    """
+
+    same_act: Combine = "highest"
+    same_inspection: Combine = "each"
+    rule: str = ""
+    one_shot: OneShotBy = "points"
+    one_shot_rule: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BonusRule:
     """Bonus points earned during a suspension let an officer shorten it (威海 §二(三) 酌情)."""
 
@@ -211,6 +269,20 @@ class Profile:
     in_force_from: dt.date | None = None
     previous: Profile | None = None
     labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    # the text's itemised point table (扣分标准), in the text's order; empty: the text has none
+    catalogue: tuple[CatalogueItem, ...] = ()
+    combination: Combination = Combination()
+
+    def item(self, item_id: str) -> CatalogueItem | None:
+        """This version's catalogue item ``item_id``, if it lists one."""
+        return next((i for i in self.catalogue if i.id == item_id), None)
+
+    def catalogue_item(self, catalogue: str, item_id: str) -> CatalogueItem | None:
+        """The item ``item_id`` of the version ``catalogue`` of this rule set, if it is one."""
+        for version in self.versions():
+            if version.id == catalogue:
+                return version.item(item_id)
+        return None
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or DEFAULT_LABELS[key]

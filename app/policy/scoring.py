@@ -7,8 +7,12 @@ Readings that hold for every profile:
 - Versions: each decision is taken under the profile version in force on its day
   (:meth:`Profile.at`); a sanction keeps the rules it was decided under (its restore mode, its
   ban, its labels), so a new version never rewrites the past.
-- Violations of one day are one batch: their points are added together and only the highest
+- Findings are counted as the text combines them (:mod:`app.policy.acts`: one act recorded
+  under several items counts once, at the highest — 济宁 §四).
+- Findings of one day are one batch: their points are added together and only the highest
   threshold crossed applies ("crossing several thresholds at once applies the highest").
+- A longer ban for a termination one finding reached alone (``single_ban_years``) follows the
+  finding's item where the text ties it to the act (济宁 §六(三)), else its points.
 - Each threshold fires at most once per scoring period (thresholds are identified by their
   points, so a new version's tiers continue the period's count).
 - Escalation within one scoring period, two rules side by side:
@@ -46,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.policy import messages
+from app.policy.acts import Finding, findings
 from app.policy.dates import ONE_DAY, add_months, add_years, last_day
 from app.policy.events import Agreement, Bonus, Exam, ManualAction, Registration, Violation
 from app.policy.manual import restored_end
@@ -254,11 +259,11 @@ class _Replay:
         if block.readmitted:
             self._end_termination(block, day, readmitted=True)
 
-    def violations(self, day: dt.date, batch: list[Violation]) -> None:
+    def violations(self, day: dt.date, batch: list[Finding]) -> None:
         rules = self.p.at(day)
         period = self.periods.of(day)
         before = self.totals.get(period, 0)
-        total = before + sum(v.points for v in batch)
+        total = before + sum(f.points for f in batch)
         self.totals[period] = total
         fired = self.fired.get(period, 0)
         crossed = [th for th in rules.thresholds if fired < th.min_points <= total]
@@ -266,7 +271,7 @@ class _Replay:
         if threshold is not None:
             self.fired[period] = threshold.min_points
         if threshold is not None and threshold.action == "terminate":
-            single = any(v.points >= threshold.min_points for v in batch)
+            single = any(f.one_shot(self.p, threshold.min_points) for f in batch)
             ban = threshold.ban_years
             if single and threshold.single_ban_years is not None:
                 ban = threshold.single_ban_years
@@ -530,9 +535,10 @@ def score(
     replay = _Replay(profile, code, periods, calendar, bonuses)
     everywhere = [a for a in actions if a.institution is None]
 
-    batches: dict[dt.date, list[Violation]] = {}
-    for v in violations:
-        batches.setdefault(v.date, []).append(v)
+    acts = findings(profile, violations)
+    batches: dict[dt.date, list[Finding]] = {}
+    for f in acts:
+        batches.setdefault(f.date, []).append(f)
     steps: list[tuple[dt.date, int, object]] = []
     steps += [(r.start, _ORDER_RECORD, r) for r in records]
     steps += [(a.start, _ORDER_RESTORE, a) for a in everywhere if a.action == "restore"]
@@ -557,15 +563,15 @@ def score(
             assert isinstance(item, list)
             replay.violations(day, item)
 
-    by_period: dict[Period, list[Violation]] = {}
-    for v in violations:
-        by_period.setdefault(periods.of(v.date), []).append(v)
+    by_period: dict[Period, list[Finding]] = {}
+    for f in acts:
+        by_period.setdefault(periods.of(f.date), []).append(f)
     passes = sorted(e.date for e in exams if e.passed)
     restores = [a for a in actions if a.action == "restore"]
     result = Result(intervals=replay.intervals(records, passes, restores), notices=replay.notices)
     result.periods = [
-        PeriodPoints(start, end, sum(v.points for v in vs), tuple(v.id for v in vs))
-        for (start, end), vs in sorted(by_period.items())
+        PeriodPoints(start, end, sum(f.points for f in fs), tuple(i for f in fs for i in f.ids))
+        for (start, end), fs in sorted(by_period.items())
     ]
     return result
 

@@ -68,6 +68,12 @@ def test_every_rule_of_a_profile_cites_its_article() -> None:
             cited.append(profile.readmission.rule)
         if profile.bonus is not None:
             cited.append(profile.bonus.rule)
+        # the combination rule (济宁 §四, or the reading where a text is silent) and every
+        # catalogue item, line by line
+        cited.append(profile.combination.rule)
+        if profile.combination.one_shot_rule:
+            cited.append(profile.combination.one_shot_rule)
+        cited += [item.rule for item in profile.catalogue]
         for rule in cited:
             assert rule.startswith(profile.id + " §"), rule
 

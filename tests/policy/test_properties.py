@@ -75,6 +75,7 @@ def _points(profile: Profile) -> st.SearchStrategy[int]:
 def violations(
     draw: st.DrawFn, profile: Profile, practitioners: tuple[str, ...] = PRACTITIONERS
 ) -> list[Violation]:
+    items = [(v.id, i.id) for v in profile.versions() for i in v.catalogue] or [("", "")]
     rows = draw(
         st.lists(
             st.tuples(
@@ -82,11 +83,28 @@ def violations(
                 st.sampled_from(INSTITUTIONS),
                 DAYS,
                 _points(profile),
+                # findings grouped into acts and inspections (济宁 §四), some by catalogue item
+                st.sampled_from(("", "", "a", "b")),
+                st.sampled_from(("", "i")),
+                st.sampled_from(items),
             ),
             max_size=12,
         )
     )
-    return [Violation(f"v{i}", p, h, day, pts) for i, (p, h, day, pts) in enumerate(rows)]
+    return [
+        Violation(
+            f"v{i}",
+            p,
+            h,
+            day,
+            pts,
+            item_id=item,
+            catalogue=catalogue,
+            act=act,
+            inspection=inspection,
+        )
+        for i, (p, h, day, pts, act, inspection, (catalogue, item)) in enumerate(rows)
+    ]
 
 
 @st.composite
@@ -235,16 +253,24 @@ def a_finding_added(draw: st.DrawFn) -> tuple[Profile, list[Event], Violation]:
         events.append(Registration("P1", "H1", "D1", dt.date(2020, 1, 1), None))
     # findings packed into two years, so that tiers are reached while sanctions still run
     dense = st.dates(min_value=dt.date(2024, 6, 1), max_value=dt.date(2025, 12, 31))
-    for i, (day, points, institution) in enumerate(
+    acts = st.sampled_from(("", "a"))
+    days: list[dt.date] = []
+    for i, (day, points, institution, act) in enumerate(
         draw(
-            st.lists(st.tuples(dense, _points(profile), st.sampled_from(INSTITUTIONS)), max_size=6)
+            st.lists(
+                st.tuples(dense, _points(profile), st.sampled_from(INSTITUTIONS), acts),
+                max_size=6,
+            )
         )
     ):
-        events.append(Violation(f"p{i}", "P1", institution, day, points))
-    day = draw(dense)
+        days.append(day)
+        events.append(Violation(f"p{i}", "P1", institution, day, points, act=act))
+    # sometimes on the day of an earlier finding, so that it may join that act (济宁 §四)
+    day = draw(st.sampled_from(days) | dense) if days else draw(dense)
     points = draw(_points(profile))
     institution = draw(st.sampled_from(INSTITUTIONS))
-    return profile, events, Violation("added", "P1", institution, day, points)
+    act = draw(acts)
+    return profile, events, Violation("added", "P1", institution, day, points, act=act)
 
 
 @settings(max_examples=300, deadline=None)
@@ -297,7 +323,7 @@ def test_points_never_carry_across_a_period_boundary(
     # each period holds exactly the points dated inside it, and periods never overlap
     for period in out.periods:
         inside = [v for v in found if period.start <= v.date < period.end]
-        assert period.points == sum(v.points for v in inside)
+        assert period.points == _combined(profile, inside)
         assert set(period.violations) == {v.id for v in inside}
     for a, b in zip(out.periods, out.periods[1:], strict=False):
         assert a.end <= b.start
@@ -313,6 +339,20 @@ def test_points_never_carry_across_a_period_boundary(
     again = evaluate_practitioner(profile, "P1", [agreement, *found, *moved], CAL)
     later = [p for p in again.periods if p.start >= dt.date(2020, 3, 15)]
     assert later == list(out.periods)
+
+
+def _combined(profile: Profile, found: list[Violation]) -> int:
+    """Points of ``found`` as every shipped text combines them: one act (a practitioner's
+    findings with one act id on one day) once, at its highest; different acts each."""
+    assert all(
+        (v.combination.same_act, v.combination.same_inspection) == ("highest", "each")
+        for v in profile.versions()
+    )
+    acts: dict[tuple[str, dt.date, str], int] = {}
+    for v in found:
+        key = (v.practitioner, v.date, v.act or f"#{v.id}")
+        acts[key] = max(acts.get(key, 0), v.points)
+    return sum(acts.values())
 
 
 def test_fewer_findings_can_cost_more_time_under_the_text() -> None:

@@ -25,6 +25,7 @@ CORE = {
     "dates",
     "messages",
     "tally",
+    "acts",
 }
 
 
