@@ -8,11 +8,19 @@ Input::
                  "department": "D1", "start": "2024-01-01"},
                 {"type": "violation", "id": "v1", "practitioner": "P1", "institution": "H1",
                  "date": "2025-03-02", "points": 6},
+                {"type": "violation", "id": "v2", "practitioner": "P1", "institution": "H1",
+                 "date": "2025-04-01", "item_id": "4.2.2", "act": "A1", "inspection": "I1"},
                 {"type": "appeal", "violation": "v1", "outcome": "upheld", "date": "2025-04-01"},
                 {"type": "exam", "practitioner": "P1", "date": "2025-06-02", "passed": true},
                 {"type": "bonus", "practitioner": "P1", "date": "2025-05-02", "points": 2},
                 {"type": "agreement", ...}, {"type": "manual", ...},
                 {"type": "institution_action", ...}, {"type": "department_action", ...}]}
+
+A violation may name its act in the profile's catalogue (``item_id``, issue 19): it is priced
+as the admin write prices it (a fixed item's points; ``points`` within a range item's range;
+other points with ``exception_reason``), by the profile version in force on its date. One
+without an item takes its ``points`` as given: a what-if of points entered by hand.
+``act``/``inspection`` group findings as the profile's combination rule says (济宁 §四).
 
 Output: timelines per practitioner per institution, per department, per institution, and the
 notices; each interval ``{"from", "to", "status", "rule", "message"}``.
@@ -47,6 +55,8 @@ from app.policy import (
     evaluate,
     load_profiles,
 )
+from app.policy.catalogue import CatalogueError, price
+from app.policy.profile import Profile
 
 _TYPES: dict[str, type[Any]] = {
     "registration": Registration,
@@ -69,7 +79,13 @@ class SimulationError(ValueError):
         self.message = message
 
 
-def _event(i: int, raw: Any) -> Event:
+# violation fields set from the catalogue, and read only to price it
+_PRICED = frozenset({"catalogue"})
+_PRICING = frozenset({"exception_reason"})
+_OPTIONAL = frozenset({"end", "institution", "department", "item", "item_id", "act", "inspection"})
+
+
+def _event(i: int, raw: Any, profile: Profile) -> Event:
     where = f"events.{i}"
     if not isinstance(raw, dict):
         raise SimulationError(where, "must be an object")
@@ -78,15 +94,21 @@ def _event(i: int, raw: Any) -> Event:
     if cls is None:
         raise SimulationError(f"{where}.type", f"must be one of {', '.join(_TYPES)}")
     names = {f.name for f in fields(cls)}
+    if cls is Violation:
+        names = names - _PRICED | _PRICING
     unknown = set(raw) - names - {"type"}
     if unknown:
         first = sorted(unknown, key=str)[0]
         raise SimulationError(f"{where}.{key_name(first)}", "is not a field of this event type")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
+        if f.name in _PRICED and cls is Violation:
+            continue
         if f.name not in raw:
-            if f.name in ("end", "institution", "department", "item"):
+            if f.name in _OPTIONAL:
                 continue  # optional fields keep their defaults / None
+            if f.name == "points" and "item_id" in raw:
+                continue  # the catalogue gives it
             raise SimulationError(f"{where}.{f.name}", "is required")
         v = raw[f.name]
         if f.name in _DATES and v is not None:
@@ -101,11 +123,42 @@ def _event(i: int, raw: Any) -> Event:
         kwargs.setdefault("institution", None)
     if cls in (ManualAction, InstitutionAction, DepartmentAction):
         kwargs.setdefault("reason", "simulation")
+    if cls is Violation:
+        kwargs.update(_priced(where, raw, kwargs, profile))
     try:
         ev: Event = cls(**kwargs)
     except TypeError as exc:
         raise SimulationError(where, str(exc)) from None
     return ev
+
+
+def _priced(
+    where: str, raw: dict[str, Any], kwargs: dict[str, Any], profile: Profile
+) -> dict[str, Any]:
+    """A violation naming an item (or an exception) priced by the catalogue of its date."""
+    for name in ("item_id", "act", "inspection", "exception_reason"):
+        if name in raw and not isinstance(raw[name], str):
+            raise SimulationError(f"{where}.{name}", "must be a string")
+    kwargs.pop("exception_reason", None)
+    if "item_id" not in raw and "exception_reason" not in raw:
+        return {}
+    points = raw.get("points")
+    if points is not None and (not isinstance(points, int) or isinstance(points, bool)):
+        raise SimulationError(f"{where}.points", "must be a whole number")
+    day = kwargs.get("date")
+    if not isinstance(day, date):
+        raise SimulationError(f"{where}.date", "must be an ISO date")
+    try:
+        out = price(
+            profile,
+            day,
+            item_id=raw.get("item_id"),
+            points=points,
+            exception_reason=raw.get("exception_reason"),
+        )
+    except CatalogueError as exc:
+        raise SimulationError(f"{where}.{exc.field}", exc.message) from None
+    return {"points": out.points, "catalogue": out.catalogue}
 
 
 def _iv(iv: Interval) -> dict[str, Any]:
@@ -142,7 +195,7 @@ def simulate(body: Mapping[str, Any], calendar: WorkingCalendar | None = None) -
     raw_events = body.get("events")
     if not isinstance(raw_events, list):
         raise SimulationError("events", "must be a list")
-    events = [_event(i, e) for i, e in enumerate(raw_events)]
+    events = [_event(i, e, profiles[pid]) for i, e in enumerate(raw_events)]
     categories = dict(body.get("categories") or {})
     for e in events:
         p = getattr(e, "practitioner", None)

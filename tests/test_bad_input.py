@@ -281,7 +281,7 @@ async def test_text_keeps_what_names_hold(h: Harness) -> None:
             "practitioner_code": f.DOC,
             "institution_code": f.INST,
             "date": "2026-03-02",
-            "points": 1,
+            "item_id": "4.1.8",  # 济宁 §四(一)8, with the officer's own words beside it
             "item": "第十二条第3项",
             "description": "第一行\r\n第二行\t附注",
         },

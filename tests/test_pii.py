@@ -67,8 +67,7 @@ async def test_id_numbers_appear_nowhere_in_clear(
             "practitioner_code": RID,
             "institution_code": INST,
             "date": "2026-03-02",
-            "points": 6,
-            "item": "x",
+            "item_id": "2.1.4.2",  # 威海 §二(一)4(2), 6 points
         },
         headers={**h.auth("agency"), "Idempotency-Key": "pii-1"},
     )
@@ -207,6 +206,28 @@ async def test_no_error_or_reason_echoes_a_value_it_was_sent(h: Harness) -> None
             },
             "H37080299999",
             "body.registrations.0.institution_code",
+        ),
+        (
+            # an ID number typed where the catalogue item belongs (issue 19)
+            "POST",
+            "/v1/admin/violations",
+            agency,
+            {
+                "practitioner_code": f.DOC,
+                "institution_code": f.INST,
+                "date": "2026-03-02",
+                "item_id": OTHER_ID,
+            },
+            OTHER_ID[-6:],
+            "body.item_id",
+        ),
+        (
+            "GET",
+            "/v1/admin/profiles/x-999999/catalogue",
+            agency,
+            None,
+            "999999",
+            "path.profile_id",
         ),
         (
             "POST",

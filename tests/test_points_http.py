@@ -16,16 +16,27 @@ from tests.conftest import Harness
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+# 济宁 §四 items by their points (f.INST is a 济宁 hospital): a finding is recorded by its act
+JINING_ITEMS = {1: "4.1.8", 3: "4.2.5", 6: "4.3.1", 12: "4.4.3"}
+
+
 async def violation(
     h: Harness, key: str, points: int, day: str = "2026-03-02", **extra: Any
 ) -> Any:
+    """A 济宁 finding of ``points``: by its item where §四 has one at that price, else as an
+    officer's documented exception."""
+    item = JINING_ITEMS.get(points)
+    priced: dict[str, Any] = (
+        {"item_id": item}
+        if item
+        else {"points": points, "item": "病历书写不规范", "exception_reason": "稽核组集体决定"}
+    )
     body = {
         "practitioner_code": f.DOC,
         "institution_code": f.INST,
         "date": day,
-        "points": points,
-        "item": "病历书写不规范",
         "description": "抽查发现",
+        **priced,
         **extra,
     }
     return await h.client.post(
@@ -224,8 +235,8 @@ async def test_a_working_day_of_an_unknown_year_refuses_the_write_loudly(h: Harn
         "practitioner_code": doc,
         "institution_code": inst,
         "date": "2026-12-28",
+        "item_id": "7-9",  # §十二 (national-2024 §记分管理) the 7-9 band
         "points": 9,
-        "item": "x",
     }
     headers = {**h.auth("agency"), "Idempotency-Key": "zs-1"}
     r = await h.client.post("/v1/admin/violations", json=body, headers=headers)
@@ -259,8 +270,8 @@ async def test_a_calendar_override_rejudges_sanctions_counted_in_working_days(h:
         "practitioner_code": doc,
         "institution_code": inst,
         "date": "2026-11-02",
+        "item_id": "7-9",
         "points": 9,
-        "item": "x",
     }
     r = await h.client.post(
         "/v1/admin/violations", json=body, headers={**h.auth("agency"), "Idempotency-Key": "zs-2"}

@@ -17,15 +17,29 @@ BEIJING, CHENGDU = "H11010500001", "H51010400001"  # national-2024 (110100), sic
 DOC = "D110105000001"
 
 
-async def _violation(h: Harness, key: str, inst: str, day: str, points: int, doc: str = DOC) -> Any:
+def _band(points: int) -> str:
+    """The national framework's band holding ``points`` (its catalogue's item ids)."""
+    low = (points - 1) // 3 * 3 + 1
+    return f"{low}-{low + 2}"
+
+
+async def _violation(
+    h: Harness,
+    key: str,
+    inst: str,
+    day: str,
+    points: int,
+    doc: str = DOC,
+    item_id: str | None = None,
+) -> Any:
     r = await h.client.post(
         "/v1/admin/violations",
         json={
             "practitioner_code": doc,
             "institution_code": inst,
             "date": day,
+            "item_id": item_id or _band(points),
             "points": points,
-            "item": "x",
         },
         headers={**h.auth("agency"), "Idempotency-Key": key},
     )
@@ -138,7 +152,7 @@ async def test_weihai_bonus_points_let_an_officer_shorten_a_suspension(h: Harnes
     await f.department(h, inst)
     await f.practitioner(h, rid)
     await f.registration(h, rid, inst)
-    await _violation(h, "w-1", inst, "2026-01-12", 6, doc=rid)
+    await _violation(h, "w-1", inst, "2026-01-12", 6, doc=rid, item_id="2.1.4.2")  # §二(一)4(2)
     await _exam(h, rid, "2026-02-20")
     r = await h.client.post(
         "/v1/admin/practitioners/" + rid + "/actions",

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
+from app.admin import catalogues
 from app.admin import schemas as s
 from app.admin.lookups import audit, require_institution, require_practitioner
 from app.db.any_of import any_of
@@ -121,17 +122,20 @@ async def record_violation(
             field="body.institution_code",
             code="NOT_REGISTERED_THERE",
         )
+    # issue 19: the points are the catalogue's (or an officer's documented exception)
+    priced = catalogues.priced(profile_id, body)
     # Lock first, so the snapshot is the state this violation is judged after.
     await rc.lock_practitioner(token)
+    await catalogues.check_act(conn, token, body)
     before = await _snapshot(conn, token)
     vid = "V" + secrets.token_hex(6).upper()
     payload = {
         "id": vid,
         "date": body.date.isoformat(),
-        "points": body.points,
         "item": body.item,
         "description": body.description,
         "department": body.department_code,
+        **priced,
     }
     event_id = await ledger.append(
         conn,
@@ -161,6 +165,7 @@ async def record_violation(
         "practitioner_code": display,
         "institution_code": body.institution_code,
         **{k: payload[k] for k in ("date", "points", "item", "description")},
+        **{k: payload[k] for k in catalogues.FIELDS},
         "department_code": body.department_code,
         "period": _period_points(after, token, profile_id, body.date),
         "changes": _changes(before, after, display),
@@ -342,6 +347,7 @@ async def credit_file(
                     "points": p["points"],
                     "item": p.get("item", ""),
                     "description": p.get("description", ""),
+                    **catalogues.credit_fields(p),
                 }
             )
         elif kind == "appeal":

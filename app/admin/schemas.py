@@ -5,7 +5,7 @@ database that it would refuse."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -101,16 +101,63 @@ class AliasIn(Strict):
     target: Text = Field(min_length=1, max_length=40, description="the national code it stands for")
 
 
+# a catalogue item id: the article's numbers ("4.4.4" = 济宁 §四(四)4) or a band ("10-12")
+ItemId = Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")]
+GroupId = Annotated[Text, Field(min_length=1, max_length=64)]
+
+
 class ViolationIn(Strict):
+    """A finding, recorded by its act in the catalogue of the institution's region (issue 19).
+
+    ``item_id`` alone takes a fixed item's points; a range item (兰州 §十四 1-3分, the national
+    bands) needs ``points`` within it. Other points — for an item, or without one — only as an
+    officer's documented exception (``exception_reason``); a text without a table
+    (template-100) takes ``points`` and ``item`` as they come.
+    """
+
     practitioner_code: NationalPractitionerCode
     institution_code: InstitutionCode
     department_code: LocalCode | None = None
     date: Day
-    points: int = Field(ge=1, le=100, description="points deducted for this finding")
+    item_id: ItemId | None = Field(
+        None,
+        description="the act's id in the catalogue of the institution's region "
+        "(GET /v1/admin/institutions/{code}/catalogue)",
+    )
+    points: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="a range item's points; other points only with exception_reason; "
+        "omitted for a fixed item",
+    )
     item: Text = Field(
-        min_length=1, max_length=200, description="the rule item, e.g. 第十二条第3项"
+        "",
+        max_length=200,
+        description="the finding in the officer's words; required without item_id",
+    )
+    exception_reason: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="an officer's documented exception: why these points are not the "
+        "catalogue's (required for points the item does not give, or without an item)",
+    )
+    act_id: GroupId | None = Field(
+        None,
+        description="items of one act (违规行为) share it: they count once, at the highest "
+        "(济宁 §四)",
+    )
+    inspection_id: GroupId | None = Field(
+        None, description="the inspection (检查) that found it: its acts count each"
     )
     description: MultilineText = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _words_without_an_item(self) -> Self:
+        if self.item_id is None and not self.item:
+            raise ValueError("item (the finding in words) is required without item_id")
+        return self
 
 
 class AppealIn(Strict):

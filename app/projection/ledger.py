@@ -110,6 +110,11 @@ def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any])
             int(p["points"]),
             p.get("item", ""),
             p.get("department"),
+            # issue 19; absent (None) in violations written before catalogues
+            item_id=p.get("item_id") or "",
+            catalogue=p.get("catalogue") or "",
+            act=p.get("act_id") or "",
+            inspection=p.get("inspection_id") or "",
         )
     if kind == "appeal":
         return Appeal(str(p["violation"]), p["outcome"], date.fromisoformat(p["date"]))
