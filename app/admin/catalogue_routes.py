@@ -35,9 +35,7 @@ def _json(body: Any) -> Response:
 
 
 @router.get("/profiles/{profile_id}/catalogue", responses=ERRORS)
-async def profile_catalogue(
-    profile_id: ProfileId, _: Agency, on: Day | None = None
-) -> Response:
+async def profile_catalogue(profile_id: ProfileId, _: Agency, on: Day | None = None) -> Response:
     """The profile's catalogue: each item's id, article, act and points, and how findings
     combine. ``on``: the version in force that day (default: the newest)."""
     return _json(catalogues.profile_catalogue(profile_id, on))

@@ -87,8 +87,13 @@ def findings(profile: Profile, violations: Iterable[Violation]) -> list[Finding]
     ``same_inspection = "highest"``, the acts of one inspection on one day are merged the same
     way. The result depends only on the set of violations, never on their order.
     """
+    ordered = sorted(violations, key=lambda v: (v.date, v.id))
+    if not any(v.act or v.inspection for v in ordered):
+        # each finding its own act, as every ledger before catalogues: the grouping would
+        # change nothing, and recomputes run this for every practitioner a write touches
+        return [Finding(v.date, v.points, (v,)) for v in ordered]
     acts: dict[tuple[str, dt.date, str], list[Violation]] = {}
-    for v in sorted(violations, key=lambda v: (v.date, v.id)):
+    for v in ordered:
         key = (v.practitioner, v.date, f"act:{v.act}" if v.act else f"id:{v.id}")
         acts.setdefault(key, []).append(v)
     found = [_act(profile, vs) for vs in acts.values()]

@@ -570,7 +570,9 @@ def score(
     restores = [a for a in actions if a.action == "restore"]
     result = Result(intervals=replay.intervals(records, passes, restores), notices=replay.notices)
     result.periods = [
-        PeriodPoints(start, end, sum(f.points for f in fs), tuple(i for f in fs for i in f.ids))
+        PeriodPoints(
+            start, end, sum(f.points for f in fs), tuple(v.id for f in fs for v in f.violations)
+        )
         for (start, end), fs in sorted(by_period.items())
     ]
     return result
