@@ -16,6 +16,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin.writes import Writes
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
 from app.checks.attempts import AttemptRecorder
@@ -68,7 +69,7 @@ class Runtime:
     checks: CheckService
     worker: SyncWorker | None
     attempts: AttemptRecorder
-    mirror: Mirror
+    writes: Writes
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -105,7 +106,8 @@ class Runtime:
             capacity=settings.attempts_buffer_size,
             interval_s=settings.attempts_flush_interval_s,
         )
-        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, Mirror(redis))
+        writes = Writes(engine, Mirror(redis))
+        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, writes)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.append(asyncio.create_task(coro, name=name))
