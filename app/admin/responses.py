@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.cache.shapes import EXEMPT, FROM, MESSAGE, RULE, STATUS, TO, IntervalRow
 
 
 class Out(BaseModel):
-    """Answers carry ``from`` (a keyword in Python): read by alias, and documented so."""
+    """An answer documented whole: a field it carries that its model does not name is a
+    defect of the model (``additionalProperties: false`` in the document)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # -- parts ----------------------------------------------------------------------------------------

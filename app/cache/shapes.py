@@ -5,8 +5,9 @@ They are compact on purpose — short keys, rows as JSON arrays — because mill
 practitioner views live in Redis (about 220 bytes each, docs/performance.md). So the names here
 cost nothing at run time: the TypedDicts are plain dicts, the row types are the lists JSON gives
 back (typed as the tuples they are read as, so mypy checks each index), and the index constants
-are module globals that read as fast as a literal (measured in docs/architecture.md, "Named
-document shapes"). The one object with a class of its own is :class:`Entry`.
+are module globals that read about as fast as a literal (measured: docs/performance.md, "What
+the redesign of issue 20 costs the hot path"). The one object with a class of its own is
+:class:`Entry`.
 
 Dates are ISO strings (``YYYY-MM-DD``); ``to`` is exclusive and ``None`` means open-ended.
 
