@@ -35,86 +35,60 @@ def test_the_document_names_a_schema_for_every_admin_answer() -> None:
 
 
 class Calls:
+    """Calls the admin API as the agency, validating each answer against its route's model."""
+
     def __init__(self, h: Harness) -> None:
         self.h = h
         self.seen: set[tuple[str, str]] = set()
 
-    async def __call__(
-        self, method: str, template: str, url: str, body: Any = None, **headers: str
-    ) -> Any:
+    async def __call__(self, method: str, url: str, body: Any = None, **headers: str) -> Any:
         r = await self.h.client.request(
             method, url, json=body, headers={**self.h.auth("agency"), **headers}
         )
-        route = ROUTES[method, template]
+        path = url.split("?", 1)[0]
+        (key, route) = next(
+            (k, rt) for k, rt in ROUTES.items() if k[0] == method and rt.path_regex.match(path)
+        )
         assert r.status_code == (route.status_code or 200), (method, url, r.text)
         TypeAdapter(route.response_model).validate_python(r.json(), strict=True)
-        self.seen.add((method, template))
+        self.seen.add(key)
         return r.json()
 
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_every_admin_route_answers_what_its_document_says(h: Harness) -> None:
-    call = Calls(h)
-    inst, dept = (
-        "/v1/admin/institutions/{code}",
-        "/v1/admin/institutions/{code}/departments/{department_code}",
-    )
-    alias = "/v1/admin/institutions/{code}/aliases/{kind}/{local_code}"
-    prac = "/v1/admin/practitioners/{code}"
+    call, admin = Calls(h), "/v1/admin"
+    inst, weihai = f"{admin}/institutions/{f.INST}", f"{admin}/institutions/{WEIHAI}"
 
-    for code, region in ((f.INST, "370800"), (WEIHAI, "371000")):
-        await call(
-            "PUT", inst, f"/v1/admin/institutions/{code}", {"name": "医院", "region_code": region}
-        )
-    await call("PUT", dept, f"/v1/admin/institutions/{f.INST}/departments/A01", {"name": "内科"})
-    await call("PUT", dept, f"/v1/admin/institutions/{f.INST}/departments/A02", {"name": "外科"})
-    await call(
-        "PUT", prac, f"/v1/admin/practitioners/{f.DOC}", {"name": "王伟", "category": "doctor"}
-    )
-    await call("PUT", prac, f"/v1/admin/practitioners/{RID}", {"name": "李娜", "category": "nurse"})
-    await call("PUT", dept, f"/v1/admin/institutions/{WEIHAI}/departments/A01", {"name": "内科"})
-    regs, agrs = [], []
+    await call("PUT", inst, {"name": "济宁市第一人民医院", "region_code": "370800"})
+    await call("PUT", weihai, {"name": "威海市立医院", "region_code": "371000"})
+    for url, name in ((inst, "内科"), (inst, "外科"), (weihai, "内科")):
+        code = "A02" if name == "外科" else "A01"
+        await call("PUT", f"{url}/departments/{code}", {"name": name})
+    await call("PUT", f"{admin}/practitioners/{f.DOC}", {"name": "王伟", "category": "doctor"})
+    await call("PUT", f"{admin}/practitioners/{RID}", {"name": "李娜", "category": "nurse"})
+    ids: dict[str, list[int]] = {"registrations": [], "agreements": []}
     for who, where in ((f.DOC, f.INST), (RID, WEIHAI)):
         at = {"practitioner_code": who, "institution_code": where}
-        regs.append(
-            await call(
-                "POST",
-                "/v1/admin/registrations",
-                "/v1/admin/registrations",
-                {**at, "department_code": "A01", "start": "2024-01-01"},
-            )
-        )
-        agrs.append(
-            await call(
-                "POST",
-                "/v1/admin/agreements",
-                "/v1/admin/agreements",
-                {**at, "start": "2025-01-01", "end": "2027-01-01"},
-            )
-        )
-    reg, agr = regs[0], agrs[1]
-    await call(
-        "GET", "/v1/admin/registrations/{registration_id}", f"/v1/admin/registrations/{reg['id']}"
-    )
-    await call("GET", "/v1/admin/agreements/{agreement_id}", f"/v1/admin/agreements/{agr['id']}")
+        for kind, extra in (
+            ("registrations", {"department_code": "A01", "start": "2024-01-01"}),
+            ("agreements", {"start": "2025-01-01", "end": "2027-01-01"}),
+        ):
+            ids[kind].append((await call("POST", f"{admin}/{kind}", {**at, **extra}))["id"])
+    await call("GET", f"{admin}/registrations/{ids['registrations'][0]}")
+    await call("GET", f"{admin}/agreements/{ids['agreements'][1]}")
 
-    # Sanctions: by hand, by points, appealed, an exam, a bonus; a suspended department.
+    # Sanctions: by hand, by points, appealed, an exam, a bonus; an institution and a
+    # department suspended; a registration ended.
+    dates = {"start": "2026-10-01", "end": "2027-01-01"}
     await call(
         "POST",
-        "/v1/admin/practitioners/{code}/actions",
-        f"/v1/admin/practitioners/{RID}/actions",
-        {
-            "action": "suspend",
-            "institution_code": WEIHAI,
-            "start": "2026-10-01",
-            "end": "2027-01-01",
-            "reason": "抽查",
-        },
+        f"{admin}/practitioners/{RID}/actions",
+        {"action": "suspend", "institution_code": WEIHAI, **dates, "reason": "抽查"},
     )
     violation = await call(
         "POST",
-        "/v1/admin/violations",
-        "/v1/admin/violations",
+        f"{admin}/violations",
         {
             "practitioner_code": f.DOC,
             "institution_code": f.INST,
@@ -128,120 +102,73 @@ async def test_every_admin_route_answers_what_its_document_says(h: Harness) -> N
     )
     assert violation["changes"]
     assert violation["period"] is not None
+    appeal = {"outcome": "rejected", "date": "2026-03-20"}
+    await call("POST", f"{admin}/violations/{violation['id']}/appeal", appeal)
+    await call(
+        "POST", f"{admin}/exams", {"practitioner_code": RID, "date": "2026-11-01", "passed": True}
+    )
+    bonus = {"practitioner_code": RID, "date": "2026-11-02", "points": 2, "item": "第二(三)5项"}
+    await call("POST", f"{admin}/bonuses", bonus)
+    await call("POST", f"{inst}/actions", {"action": "suspend", **dates, "reason": "年度考核"})
     await call(
         "POST",
-        "/v1/admin/violations/{violation_id}/appeal",
-        f"/v1/admin/violations/{violation['id']}/appeal",
-        {"outcome": "rejected", "date": "2026-03-20"},
+        f"{inst}/departments/A02/actions",
+        {"action": "suspend", **dates, "reason": "暂停结算"},
     )
     await call(
-        "POST",
-        "/v1/admin/exams",
-        "/v1/admin/exams",
-        {"practitioner_code": RID, "date": "2026-11-01", "passed": True},
-    )
-    await call(
-        "POST",
-        "/v1/admin/bonuses",
-        "/v1/admin/bonuses",
-        {"practitioner_code": RID, "date": "2026-11-02", "points": 2, "item": "第二(三)5项"},
-    )
-    await call(
-        "POST",
-        "/v1/admin/institutions/{code}/actions",
-        f"/v1/admin/institutions/{f.INST}/actions",
-        {"action": "suspend", "start": "2027-03-01", "end": "2027-04-01", "reason": "年度考核"},
-    )
-    await call(
-        "POST",
-        "/v1/admin/institutions/{code}/departments/{department_code}/actions",
-        f"/v1/admin/institutions/{f.INST}/departments/A02/actions",
-        {"action": "suspend", "start": "2026-11-01", "end": "2027-02-01", "reason": "暂停结算"},
-    )
-    await call(
-        "POST",
-        "/v1/admin/registrations/{registration_id}/end",
-        f"/v1/admin/registrations/{reg['id']}/end",
-        {"end": "2027-06-01"},
+        "POST", f"{admin}/registrations/{ids['registrations'][0]}/end", {"end": "2027-06-01"}
     )
 
     # Aliases, then the reads of everything written.
-    await call(
-        "PUT",
-        alias,
-        f"/v1/admin/institutions/{f.INST}/aliases/practitioner/0001",
-        {"target": f.DOC},
-    )
-    await call(
-        "PUT", alias, f"/v1/admin/institutions/{f.INST}/aliases/department/NK", {"target": "A01"}
-    )
-    await call(
-        "GET", "/v1/admin/institutions/{code}/aliases", f"/v1/admin/institutions/{f.INST}/aliases"
-    )
-    await call("DELETE", alias, f"/v1/admin/institutions/{f.INST}/aliases/practitioner/0001")
-    got = await call("GET", inst, f"/v1/admin/institutions/{f.INST}")
+    await call("PUT", f"{inst}/aliases/practitioner/0001", {"target": f.DOC})
+    await call("PUT", f"{inst}/aliases/department/NK", {"target": "A01"})
+    await call("GET", f"{inst}/aliases")
+    await call("DELETE", f"{inst}/aliases/practitioner/0001")
+    got = await call("GET", inst)
     assert got["departments"]
     assert got["status"]
-    await call("GET", dept, f"/v1/admin/institutions/{f.INST}/departments/A02")
+    await call("GET", f"{inst}/departments/A02")
     for who in (f.DOC, RID):
-        got = await call("GET", prac, f"/v1/admin/practitioners/{who}")
+        got = await call("GET", f"{admin}/practitioners/{who}")
         assert got["status_by_institution"]
-        await call(
-            "GET", "/v1/admin/practitioners/{code}/file", f"/v1/admin/practitioners/{who}/file"
-        )
-    await call(
-        "GET",
-        "/v1/admin/practitioners/{code}/file",
-        f"/v1/admin/practitioners/{f.DOC}/file?as_of=2026-12-31",
-    )
+        await call("GET", f"{admin}/practitioners/{who}/file")
+    await call("GET", f"{admin}/practitioners/{f.DOC}/file?as_of=2026-12-31")
     await h.synced()
     await f.check(h, role="gateway", institution_code=WEIHAI, practitioner_code=RID)
     await h.runtime.attempts.flush()
-    got = await call("GET", "/v1/admin/attempts", "/v1/admin/attempts")
-    assert got["items"]
+    assert (await call("GET", f"{admin}/attempts"))["items"]
 
+    # What-if, the calendar, a bulk import.
+    events = [
+        dict(
+            type="registration",
+            practitioner="P7",
+            institution="H7",
+            department="D7",
+            start="2024-05-01",
+        ),
+        dict(
+            type="violation",
+            id="v7",
+            practitioner="P7",
+            institution="H7",
+            date="2025-05-06",
+            points=12,
+        ),
+    ]
     await call(
         "POST",
-        "/v1/admin/simulations",
-        "/v1/admin/simulations",
-        {
-            "profile": "jining-2024",
-            "as_of": "2026-12-31",
-            "events": [
-                {
-                    "type": "registration",
-                    "practitioner": "P1",
-                    "institution": "H1",
-                    "department": "D1",
-                    "start": "2024-01-01",
-                },
-                {
-                    "type": "violation",
-                    "id": "v1",
-                    "practitioner": "P1",
-                    "institution": "H1",
-                    "date": "2025-03-02",
-                    "points": 12,
-                },
-            ],
-        },
+        f"{admin}/simulations",
+        {"profile": "jining-2024", "as_of": "2026-12-31", "events": events},
     )
-    await call(
-        "PUT",
-        "/v1/admin/calendar/{day}",
-        "/v1/admin/calendar/2027-01-04",
-        {"working": False, "note": "调休"},
-    )
-    await call(
-        "POST",
-        "/v1/admin/bulk",
-        "/v1/admin/bulk",
-        {
-            "institutions": [
-                {"code": "H37081100002", "name": "任城区人民医院", "region_code": "370800"}
-            ],
-            "departments": [{"institution_code": "H37081100002", "code": "A01", "name": "内科"}],
-        },
-    )
+    await call("PUT", f"{admin}/calendar/2027-01-04", {"working": False, "note": "调休"})
+    other = {"institution_code": "H37081100002"}
+    bulk = {
+        "institutions": [
+            {"code": "H37081100002", "name": "任城区人民医院", "region_code": "370800"}
+        ],
+        "departments": [{**other, "code": "A01", "name": "内科"}],
+    }
+    await call("POST", f"{admin}/bulk", bulk)
 
     assert set(ROUTES) - call.seen == set()

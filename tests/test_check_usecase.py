@@ -55,17 +55,19 @@ async def _world(h: Harness) -> None:
     await h.synced()
 
 
-def _usecase(h: Harness, sink: Collected) -> CheckUseCase:
-    rt = h.runtime
-    return CheckUseCase(
+async def _usecase(h: Harness) -> tuple[CheckUseCase, Collected]:
+    """The world above, and a use case over the running service whose sinks collect."""
+    await _world(h)
+    rt, sink = h.runtime, Collected()
+    usecase = CheckUseCase(
         rt.checks, sink, batch_max_lines=rt.settings.batch_max_lines, decisions=sink
     )
+    return usecase, sink
 
 
 async def test_verdicts_are_what_the_contract_answers_per_line(h: Harness) -> None:
-    await _world(h)
-    sink = Collected()
-    got = await _usecase(h, sink).verdicts(GATEWAY, _lines())
+    usecase, _ = await _usecase(h)
+    got = await usecase.verdicts(GATEWAY, _lines())
 
     body = {
         "checks": [
@@ -102,9 +104,7 @@ async def test_verdicts_are_what_the_contract_answers_per_line(h: Harness) -> No
 async def test_every_answered_line_reaches_the_decision_sink_and_sanctions_are_noted(
     h: Harness,
 ) -> None:
-    await _world(h)
-    sink = Collected()
-    usecase = _usecase(h, sink)
+    usecase, sink = await _usecase(h)
 
     got = await usecase.verdicts(GATEWAY, _lines())
     raw = await usecase.answer_one(HIS, _lines()[1])
@@ -121,9 +121,7 @@ async def test_every_answered_line_reaches_the_decision_sink_and_sanctions_are_n
 async def test_a_line_the_key_may_not_check_refuses_the_request_and_leaves_nothing(
     h: Harness,
 ) -> None:
-    await _world(h)
-    sink = Collected()
-    usecase = _usecase(h, sink)
+    usecase, sink = await _usecase(h)
     lines = [*_lines(), Line("H37081100002", f.DEPT, f.DOC, DAY, False, None)]
 
     with pytest.raises(Forbidden) as refused:

@@ -275,17 +275,10 @@ async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, A
 
     for i, pa in enumerate(body.practitioner_actions):
         _check("practitioner_actions", i, pa.practitioner_code, pa.institution_code)
-        action_payload = {
-            "action": pa.action,
-            "institution": pa.institution_code,
-            "start": s.iso(pa.start),
-            "end": s.iso(pa.end),
-            "reason": pa.reason,
-        }
         evs.append(
             LedgerEntry(
                 "practitioner_action",
-                action_payload,
+                pa.event_payload(institution=pa.institution_code),
                 practitioner=tok[pa.practitioner_code],
                 institution=pa.institution_code,
                 occurred_on=pa.start,
@@ -293,17 +286,10 @@ async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, A
         )
     for i, da in enumerate(body.department_actions):
         _check("department_actions", i, None, da.institution_code, da.department_code)
-        payload = {
-            "department": da.department_code,
-            "action": da.action,
-            "start": s.iso(da.start),
-            "end": s.iso(da.end),
-            "reason": da.reason,
-        }
         evs.append(
             LedgerEntry(
                 "department_action",
-                payload,
+                da.event_payload(department=da.department_code),
                 institution=da.institution_code,
                 department=da.department_code,
                 occurred_on=da.start,

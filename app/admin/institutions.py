@@ -82,12 +82,7 @@ async def institution_action(
     uow: UnitOfWork, code: str, body: s.InstitutionActionIn
 ) -> dict[str, Any]:
     await require_institution(uow.conn, code, "path.code")
-    payload = {
-        "action": body.action,
-        "start": s.iso(body.start),
-        "end": s.iso(body.end),
-        "reason": body.reason,
-    }
+    payload = body.event_payload()
     event_id = await uow.record(
         "institution_action",
         payload,
@@ -103,13 +98,7 @@ async def department_action(
 ) -> dict[str, Any]:
     await require_institution(uow.conn, inst, "path.code")
     await require_department(uow.conn, inst, dept, "path.department_code")
-    payload = {
-        "department": dept,
-        "action": body.action,
-        "start": s.iso(body.start),
-        "end": s.iso(body.end),
-        "reason": body.reason,
-    }
+    payload = body.event_payload(department=dept)
     event_id = await uow.record(
         "department_action",
         payload,

@@ -64,13 +64,7 @@ async def practitioner_action(
     if body.action == "restore":
         restore = ManualAction(token, body.institution_code, "restore", body.start, None, "")
         await refuse_banned_restore(uow.conn, token, restore, "body.start")
-    payload = {
-        "action": body.action,
-        "institution": body.institution_code,
-        "start": s.iso(body.start),
-        "end": s.iso(body.end),
-        "reason": body.reason,
-    }
+    payload = body.event_payload(institution=body.institution_code)
     event_id = await uow.record(
         "practitioner_action",
         payload,

@@ -5,7 +5,7 @@ Its one method, :meth:`UnitOfWork.record`, takes a change once and makes all thr
 it — the ledger event, the audit row and the subjects to re-judge — so an event can never be
 written without the recompute that projects it. A service function reads::
 
-    await conn.execute(...)                # the entity change, with its own SQL
+    await uow.conn.execute(...)             # the entity change, with its own SQL
     await uow.record(                       # the event, its audit row, who is re-judged
         "department_action", payload,
         institution=inst, department=dept, occurred_on=body.start,
@@ -13,9 +13,9 @@ written without the recompute that projects it. A service function reads::
     )
     return {...}                            # the answer; the committer recomputes and commits
 
-Subjects: an event about a practitioner re-judges that practitioner (and, through the outcome,
-every institution it changes); one about an institution re-judges the institution (its
-departments are in its document). Writes that answer with what they changed (violations,
+Subjects: an event naming a practitioner re-judges that practitioner (and, through the outcome,
+every institution it changes); one naming an institution re-judges the institution (its
+departments are in its document); one naming both, both. Writes that answer with what they changed (violations,
 appeals, exams, bonuses) call :meth:`UnitOfWork.flush` between reading the outcomes before and
 after. A bulk import records its events set-based with :meth:`UnitOfWork.record_many`.
 """
@@ -71,14 +71,15 @@ class UnitOfWork:
         ``alias``: a practitioner alias's local code at ``institution`` whose document must be
         rewritten. ``also_practitioners``: practitioners re-judged beyond the event's own
         subject (an institution's staff when its region, and so its profile, changes)."""
+        if alias is not None and institution is None:
+            raise ValueError("an alias is an institution's: pass institution= with alias=")
         entry = LedgerEntry(kind, payload, practitioner, institution, department, occurred_on)
         event_id = await ledger.append(self.conn, self.context, entry)
         await self._audit(audit, payload)
         self._mark(entry)
-        rc = self._recompute
         if alias is not None and institution is not None:
-            rc.aliases.add((institution, alias))
-        rc.practitioners.update(also_practitioners)
+            self._recompute.aliases.add((institution, alias))
+        self._recompute.practitioners.update(also_practitioners)
         return event_id
 
     async def record_many(self, entries: Sequence[LedgerEntry], *, audit: Audit) -> None:
