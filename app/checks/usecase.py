@@ -19,10 +19,10 @@ One request, in order:
    under a sanctioned code is itself a violation); every line goes to the :class:`DecisionSink`
    when there is one.
 
-Two forms of the same answers: :meth:`CheckUseCase.answer_one` / :meth:`~CheckUseCase.
-answer_batch` give the contract's JSON bytes, spliced from remembered verdicts (the hot path);
-:meth:`CheckUseCase.verdicts` gives :class:`LineVerdict` objects read back from those bytes
-(a few microseconds a line), so an adapter sees exactly what the contract answers.
+Two forms of the same answers: ``answer_one`` and ``answer_batch`` give the contract's JSON
+bytes, spliced from remembered verdicts (the hot path); ``verdicts`` gives :class:`LineVerdict`
+objects read back from those bytes (a few microseconds a line), so an adapter sees exactly what
+the contract answers.
 """
 
 from __future__ import annotations
