@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 
 from app import codes
-from app.admin import aliases, service
+from app.admin import aliases, institutions, practitioners
 from app.admin import schemas as s
-from app.admin.writes import execute
+from app.admin.unit_of_work import UnitOfWork
+from app.admin.writes import Write, Writes
 from app.auth.keys import create_key
+from app.db import tables
 from app.db.engine import make_engine
-from app.db.tables import api_keys, institutions
+from app.db.tables import api_keys
 from app.projection.ledger import WriteContext
-from app.projection.recompute import Recompute
 from app.settings import Settings
 
 INSTITUTIONS = [
@@ -43,7 +44,7 @@ DEPARTMENTS = [
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥建文辉力"
-CTX = WriteContext(api_key_id=None, request_id="demo")
+WRITE = Write(WriteContext(api_key_id=None, request_id="demo"))
 TODAY = date(2026, 11, 23)
 
 
@@ -63,168 +64,147 @@ async def _load_data(settings: Settings) -> bool:
     """Load the demo set unless the database already holds data; return whether it loaded."""
     rng = random.Random(20261123)
     engine = make_engine(settings)
+    writes = Writes(engine)  # no mirror: the server's sync worker builds it at start
     secret = settings.pii_secret
     try:
         async with engine.connect() as conn:
-            if (await conn.execute(select(institutions.c.code).limit(1))).first() is not None:
+            if (
+                await conn.execute(select(tables.institutions.c.code).limit(1))
+            ).first() is not None:
                 return False
         staff: dict[str, list[str]] = {}
         for inst, name, region in INSTITUTIONS:
-
-            async def setup(
-                conn: Any,
-                rc: Recompute,
-                ctx: WriteContext,
-                inst: str = inst,
-                name: str = name,
-                region: str = region,
-            ) -> dict[str, Any]:
-                await service.put_institution(
-                    conn, rc, ctx, inst, s.InstitutionIn(name=name, region_code=region)
-                )
-                for d, dn in DEPARTMENTS:
-                    await service.put_department(conn, rc, ctx, inst, d, s.DepartmentIn(name=dn))
-                staff[inst] = []
-                for i in range(1, 61):
-                    division = inst[1:7]
-                    if region == "371000":  # 威海 uses the resident ID as the service code
-                        code = fake_resident_id(rng, division)
-                    else:
-                        prefix = "D" if i <= 40 else rng.choice(("N", "HY", "HJ"))
-                        code = f"{prefix}{division}{int(inst[-5:]):01d}{i:05d}"
-                    category = codes.category_of_national_code(code) or "doctor"
-                    await service.put_practitioner(
-                        conn,
-                        rc,
-                        ctx,
-                        code,
-                        s.PractitionerIn(name=_name(rng), category=category),
-                        secret,
-                    )
-                    dept = DEPARTMENTS[i % len(DEPARTMENTS)][0]
-                    await service.add_registration(
-                        conn,
-                        rc,
-                        ctx,
-                        s.RegistrationIn(
-                            practitioner_code=code,
-                            institution_code=inst,
-                            department_code=dept,
-                            start=date(2024, 1, 1),
-                        ),
-                        secret,
-                    )
-                    end = date(2026, 1, 1) if i == 59 else date(2027, 1, 1)  # one agreement lapsed
-                    await service.add_agreement(
-                        conn,
-                        rc,
-                        ctx,
-                        s.AgreementIn(
-                            practitioner_code=code,
-                            institution_code=inst,
-                            start=date(2025, 1, 1),
-                            end=end,
-                        ),
-                        secret,
-                    )
-                    staff[inst].append(code)
-                return {}
-
-            await execute(engine, CTX, setup)
-
-        async def sanctions(conn: Any, rc: Recompute, ctx: WriteContext) -> dict[str, Any]:
-            a, b = "H37080200001", "H37081100002"
-            # 多点执业: ten of the first hospital's doctors also work at the second.
-            for code in staff[a][:10]:
-                await service.add_registration(
-                    conn,
-                    rc,
-                    ctx,
-                    s.RegistrationIn(
-                        practitioner_code=code,
-                        institution_code=b,
-                        department_code="A05",
-                        start=date(2025, 6, 1),
-                    ),
-                    secret,
-                )
-                await service.add_agreement(
-                    conn,
-                    rc,
-                    ctx,
-                    s.AgreementIn(
-                        practitioner_code=code,
-                        institution_code=b,
-                        start=date(2025, 6, 1),
-                        end=date(2027, 6, 1),
-                    ),
-                    secret,
-                )
-            for inst, codes_ in staff.items():
-                for code in codes_[5:8]:  # a few suspended by hand, everywhere
-                    await service.practitioner_action(
-                        conn,
-                        rc,
-                        ctx,
-                        code,
-                        s.PractitionerActionIn(
-                            action="suspend",
-                            start=date(2026, 10, 1),
-                            end=date(2027, 1, 1),
-                            reason="demo: 病历不规范 中止3个月",
-                        ),
-                        secret,
-                    )
-                await service.practitioner_action(
-                    conn,
-                    rc,
-                    ctx,
-                    codes_[8],
-                    s.PractitionerActionIn(
-                        action="terminate",
-                        start=date(2026, 6, 1),
-                        reason="demo: 虚构医疗服务 解除协议",
-                    ),
-                    secret,
-                )
-                await service.practitioner_action(
-                    conn,
-                    rc,
-                    ctx,
-                    codes_[9],
-                    s.PractitionerActionIn(
-                        action="lock_code",
-                        institution_code=inst,
-                        start=date(2026, 9, 1),
-                        reason="demo: 解绑后编码封锁",
-                    ),
-                    secret,
-                )
-            await service.department_action(
-                conn,
-                rc,
-                ctx,
-                a,
-                "A04",
-                s.DepartmentActionIn(
-                    action="suspend",
-                    start=date(2026, 11, 1),
-                    end=date(2027, 2, 1),
-                    reason="demo: 科室2名医师被暂停 暂停结算3个月",
-                ),
-            )
-            await aliases.put_alias(
-                conn, rc, ctx, a, "practitioner", "0001", s.AliasIn(target=staff[a][0]), secret
-            )
-            await aliases.put_alias(
-                conn, rc, ctx, a, "department", "NK", s.AliasIn(target="A01"), secret
-            )
-            return {}
-
-        await execute(engine, CTX, sanctions)
+            _, out = await writes.run(WRITE, _institution, inst, name, region, rng, secret)
+            staff[inst] = out["staff"]
+        await writes.run(WRITE, _sanctions, staff, secret)
         return True
     finally:
         await engine.dispose()
+
+
+async def _institution(
+    uow: UnitOfWork, inst: str, name: str, region: str, rng: random.Random, secret: str
+) -> dict[str, Any]:
+    """One institution, its departments and sixty staff, each registered with an agreement."""
+    await institutions.put_institution(uow, inst, s.InstitutionIn(name=name, region_code=region))
+    for d, dn in DEPARTMENTS:
+        await institutions.put_department(uow, inst, d, s.DepartmentIn(name=dn))
+    staff = []
+    for i in range(1, 61):
+        division = inst[1:7]
+        if region == "371000":  # 威海 uses the resident ID as the service code
+            code = fake_resident_id(rng, division)
+        else:
+            prefix = "D" if i <= 40 else rng.choice(("N", "HY", "HJ"))
+            code = f"{prefix}{division}{int(inst[-5:]):01d}{i:05d}"
+        category = codes.category_of_national_code(code) or "doctor"
+        await practitioners.put_practitioner(
+            uow, code, s.PractitionerIn(name=_name(rng), category=category), secret
+        )
+        end = date(2026, 1, 1) if i == 59 else date(2027, 1, 1)  # one agreement lapsed
+        await _works_at(
+            uow,
+            code,
+            inst,
+            DEPARTMENTS[i % len(DEPARTMENTS)][0],
+            date(2024, 1, 1),
+            date(2025, 1, 1),
+            end,
+            secret,
+        )
+        staff.append(code)
+    return {"staff": staff}
+
+
+async def _works_at(
+    uow: UnitOfWork,
+    code: str,
+    inst: str,
+    dept: str,
+    since: date,
+    agreed: date,
+    agreed_until: date,
+    secret: str,
+) -> None:
+    """A registration from ``since`` and an agreement over [agreed, agreed_until)."""
+    await practitioners.add_registration(
+        uow,
+        s.RegistrationIn(
+            practitioner_code=code, institution_code=inst, department_code=dept, start=since
+        ),
+        secret,
+    )
+    await practitioners.add_agreement(
+        uow,
+        s.AgreementIn(
+            practitioner_code=code, institution_code=inst, start=agreed, end=agreed_until
+        ),
+        secret,
+    )
+
+
+async def _sanctions(uow: UnitOfWork, staff: dict[str, list[str]], secret: str) -> dict[str, Any]:
+    """多点执业, a few sanctions by hand everywhere, a suspended department, two aliases."""
+    a, b = "H37080200001", "H37081100002"
+    # 多点执业: ten of the first hospital's doctors also work at the second.
+    for code in staff[a][:10]:
+        await _works_at(
+            uow, code, b, "A05", date(2025, 6, 1), date(2025, 6, 1), date(2027, 6, 1), secret
+        )
+    for inst, codes_ in staff.items():
+        for code in codes_[5:8]:  # a few suspended by hand, everywhere
+            await _by_hand(
+                uow,
+                code,
+                "suspend",
+                "demo: 病历不规范 中止3个月",
+                secret,
+                date(2026, 10, 1),
+                date(2027, 1, 1),
+            )
+        await _by_hand(
+            uow, codes_[8], "terminate", "demo: 虚构医疗服务 解除协议", secret, date(2026, 6, 1)
+        )
+        await _by_hand(
+            uow,
+            codes_[9],
+            "lock_code",
+            "demo: 解绑后编码封锁",
+            secret,
+            date(2026, 9, 1),
+            institution=inst,
+        )
+    await institutions.department_action(
+        uow,
+        a,
+        "A04",
+        s.DepartmentActionIn(
+            action="suspend",
+            start=date(2026, 11, 1),
+            end=date(2027, 2, 1),
+            reason="demo: 科室2名医师被暂停 暂停结算3个月",
+        ),
+    )
+    await aliases.put_alias(uow, a, "practitioner", "0001", s.AliasIn(target=staff[a][0]), secret)
+    await aliases.put_alias(uow, a, "department", "NK", s.AliasIn(target="A01"), secret)
+    return {}
+
+
+async def _by_hand(
+    uow: UnitOfWork,
+    code: str,
+    action: Literal["suspend", "terminate", "lock_code"],
+    reason: str,
+    secret: str,
+    start: date,
+    end: date | None = None,
+    *,
+    institution: str | None = None,
+) -> None:
+    body = s.PractitionerActionIn(
+        action=action, institution_code=institution, start=start, end=end, reason=reason
+    )
+    await practitioners.practitioner_action(uow, code, body, secret)
 
 
 async def _issue_keys(settings: Settings) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """``python -m loadtests``: seed, start the servers, run the scenarios interleaved round by
-round after a discarded warm-up, print one table and the ratios of issue 5, write JSON under
-``loadtests/results/``.
+round after a discarded warm-up, print one table and the ratios docs/performance.md sets
+targets for, write JSON under ``loadtests/results/``.
 
 Scenarios (each at 1 and 2 uvicorn workers, same uvicorn settings as ``claimgate serve``):
 

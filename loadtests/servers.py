@@ -68,13 +68,17 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def start(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
+def start(
+    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path, cwd: Path = ROOT
+) -> Server:
+    """Start a server process; ``cwd`` is the tree whose ``app`` it runs (``python -m`` puts
+    the working directory first on the import path: loadtests.ab runs an older build so)."""
     logdir.mkdir(parents=True, exist_ok=True)
     log = logdir / f"{name}-{port}.log"
     fh = log.open("wb")
     proc = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **env},
         stdout=fh,
         stderr=subprocess.STDOUT,

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.admin.writes import execute
+from app.admin.unit_of_work import Audit, UnitOfWork
+from app.admin.writes import Write, Writes
 from app.db.tables import aliases
 from app.projection.ledger import WriteContext
-from app.projection.recompute import Recompute
 from tests import factories as f
 from tests.conftest import Harness, Servers, make_settings, reset, start_harness
 
@@ -44,18 +43,22 @@ async def _legacy_alias(h: Harness, kind: str, local: str, target: str) -> None:
     """An alias row as a release before these rules could have written it, projected by the
     same recompute and mirrored by the same sync path as any write."""
 
-    async def work(conn: AsyncConnection, rc: Recompute, ctx: WriteContext) -> dict[str, Any]:
-        await conn.execute(
+    async def work(uow: UnitOfWork) -> dict[str, Any]:
+        await uow.conn.execute(
             aliases.insert().values(
                 institution_code=f.INST, kind=kind, local_code=local, target=target
             )
         )
-        rc.institutions.add(f.INST)
-        if kind == "practitioner":
-            rc.aliases.add((f.INST, local))
+        await uow.record(
+            "alias_set",
+            {"kind": kind, "local_code": local, "target": target},
+            institution=f.INST,
+            alias=local if kind == "practitioner" else None,
+            audit=Audit("alias.put", f"{f.INST}/{kind}/{local}"),
+        )
         return {}
 
-    await execute(h.runtime.engine, WriteContext(None, "legacy"), work)
+    await Writes(h.runtime.engine).run(Write(WriteContext(None, "legacy")), work)
     await h.synced()
 
 

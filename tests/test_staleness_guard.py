@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from functools import partial
-from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.admin.practitioners import practitioner_action
 from app.admin.schemas import PractitionerActionIn
-from app.admin.service import practitioner_action
-from app.admin.writes import execute
+from app.admin.writes import Write, Writes
 from app.projection.ledger import WriteContext
-from app.projection.recompute import Recompute
 from app.sync.worker import SyncWorker
 from tests import factories as f
 from tests.conftest import Servers, make_settings, reset, start_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def suspend(
-    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, *, body: PractitionerActionIn
-) -> dict[str, Any]:
-    return await practitioner_action(conn, rc, ctx, f.DOC, body, "test-secret")
 
 
 async def test_a_dead_sync_worker_does_not_leave_stale_answers(servers: Servers) -> None:
@@ -47,7 +37,9 @@ async def test_a_dead_sync_worker_does_not_leave_stale_answers(servers: Servers)
         body = PractitionerActionIn(
             action="suspend", start=date(2026, 10, 1), end=date(2027, 1, 1), reason="test"
         )
-        await execute(h.runtime.engine, WriteContext(None, "test"), partial(suspend, body=body))
+        await Writes(h.runtime.engine).run(
+            Write(WriteContext(None, "test")), practitioner_action, f.DOC, body, "test-secret"
+        )
         answers = []
         for _ in range(40):
             a = await f.check(h)

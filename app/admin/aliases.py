@@ -33,18 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import codes
 from app.admin import schemas as s
 from app.admin.lookups import (
-    audit,
     lock_institution,
     require_department,
     require_institution,
     require_practitioner,
 )
+from app.admin.unit_of_work import Audit, UnitOfWork
 from app.db.any_of import any_of
 from app.db.tables import aliases, departments, practitioners
 from app.errors import InvalidField, NotFound
-from app.projection import ledger
-from app.projection.ledger import WriteContext
-from app.projection.recompute import Recompute
 
 Kind = Literal["practitioner", "department"]
 COLLIDES = "ALIAS_COLLIDES"
@@ -97,15 +94,9 @@ async def refuse_shadowed_departments(
 
 
 async def put_alias(
-    conn: AsyncConnection,
-    rc: Recompute,
-    ctx: WriteContext,
-    inst: str,
-    kind: Kind,
-    local: str,
-    body: s.AliasIn,
-    secret: str,
+    uow: UnitOfWork, inst: str, kind: Kind, local: str, body: s.AliasIn, secret: str
 ) -> dict[str, Any]:
+    conn = uow.conn
     target_code = codes.normalize(body.target)
     if kind == "department":
         await lock_institution(conn, inst)
@@ -135,7 +126,6 @@ async def put_alias(
                 code=COLLIDES,
             )
         target = await require_practitioner(conn, target_code, secret, "body.target")
-        rc.aliases.add((inst, local))
     stmt = insert(aliases).values(institution_code=inst, kind=kind, local_code=local, target=target)
     await conn.execute(
         stmt.on_conflict_do_update(
@@ -144,21 +134,20 @@ async def put_alias(
         )
     )
     shown = codes.display_code(target_code)
-    await ledger.append(
-        conn,
-        ctx,
+    await uow.record(
         "alias_set",
         {"kind": kind, "local_code": local, "target": shown},
         institution=inst,
+        # A practitioner alias has a document of its own; department aliases are in the
+        # institution's.
+        alias=local if kind == "practitioner" else None,
+        audit=Audit("alias.put", f"{inst}/{kind}/{local}", {"target": shown}),
     )
-    await audit(conn, ctx, "alias.put", f"{inst}/{kind}/{local}", {"target": shown})
-    rc.institutions.add(inst)
     return {"institution_code": inst, "kind": kind, "local_code": local, "target": shown}
 
 
-async def delete_alias(
-    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, inst: str, kind: Kind, local: str
-) -> dict[str, Any]:
+async def delete_alias(uow: UnitOfWork, inst: str, kind: Kind, local: str) -> dict[str, Any]:
+    conn = uow.conn
     await require_institution(conn, inst, "path.code")
     target = (
         await conn.execute(
@@ -183,14 +172,16 @@ async def delete_alias(
             )
         ).scalar_one_or_none()
         shown = display or target
-        rc.aliases.add((inst, local))  # projected as {"t": null}: read as no alias
     else:
         shown = target
-    await ledger.append(
-        conn, ctx, "alias_removed", {"kind": kind, "local_code": local}, institution=inst
+    await uow.record(
+        "alias_removed",
+        {"kind": kind, "local_code": local},
+        institution=inst,
+        # A practitioner alias's document is rewritten as {"t": null}: read as no alias.
+        alias=local if kind == "practitioner" else None,
+        audit=Audit("alias.delete", f"{inst}/{kind}/{local}", {"target": shown}),
     )
-    await audit(conn, ctx, "alias.delete", f"{inst}/{kind}/{local}", {"target": shown})
-    rc.institutions.add(inst)
     return {"institution_code": inst, "kind": kind, "local_code": local, "target": shown}
 
 

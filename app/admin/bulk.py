@@ -14,22 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import codes
 from app.admin import schemas as s
 from app.admin.aliases import department_aliases_among, shadowed_department
-from app.admin.lookups import audit
-from app.admin.service import unknown_region
+from app.admin.institutions import unknown_region
+from app.admin.unit_of_work import Audit, UnitOfWork
 from app.db.any_of import any_of
-from app.db.tables import (
-    agreements,
-    departments,
-    events,
-    institutions,
-    practitioners,
-    registrations,
-)
+from app.db.tables import agreements, departments, institutions, practitioners, registrations
 from app.errors import InvalidField
 from app.fields import InstitutionCode, LocalCode, NationalPractitionerCode
 from app.policy import UnknownRegion, profile_for_region
-from app.projection.ledger import WriteContext
-from app.projection.recompute import Recompute
+from app.projection.ledger import LedgerEntry
 
 MAX_ROWS = 20_000
 
@@ -66,32 +58,18 @@ class BulkIn(s.Strict):
     department_actions: list[BulkDepartmentAction] = Field(default_factory=list)
 
 
-def _ev(ctx: WriteContext, kind: str, payload: dict[str, Any], **cols: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "payload": payload,
-        "api_key_id": ctx.api_key_id,
-        "request_id": ctx.request_id,
-        "practitioner_token": cols.get("practitioner"),
-        "institution_code": cols.get("institution"),
-        "department_code": cols.get("department"),
-        "occurred_on": cols.get("occurred_on"),
-    }
-
-
 async def _known(conn: AsyncConnection, col: Any, values: set[str]) -> set[str]:
     if not values:
         return set()
     return {v for (v,) in await conn.execute(select(col).where(any_of(col, sorted(values))))}
 
 
-async def bulk_import(
-    conn: AsyncConnection, rc: Recompute, ctx: WriteContext, body: BulkIn, secret: str
-) -> dict[str, Any]:
+async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, Any]:
+    conn = uow.conn
     total = sum(len(getattr(body, f)) for f in BulkIn.model_fields)
     if total > MAX_ROWS:
         raise InvalidField(f"at most {MAX_ROWS} records per import; split it", field="body")
-    evs: list[dict[str, Any]] = []
+    evs: list[LedgerEntry] = []
 
     for i, inst in enumerate(body.institutions):
         try:
@@ -104,9 +82,10 @@ async def bulk_import(
             stmt.on_conflict_do_update(index_elements=[institutions.c.code], set_=values)
         )
         evs.append(
-            _ev(ctx, "institution_upserted", {"code": inst.code, **values}, institution=inst.code)
+            LedgerEntry(
+                "institution_upserted", {"code": inst.code, **values}, institution=inst.code
+            )
         )
-        rc.institutions.add(inst.code)
 
     inst_codes = {d.institution_code for d in body.departments}
     missing = inst_codes - await _known(conn, institutions.c.code, inst_codes)
@@ -145,8 +124,7 @@ async def bulk_import(
             if pair in shadowed:
                 raise shadowed_department(f"body.departments.{i}.code")
         evs += [
-            _ev(
-                ctx,
+            LedgerEntry(
                 "department_upserted",
                 {"name": d.name},
                 institution=d.institution_code,
@@ -154,7 +132,6 @@ async def bulk_import(
             )
             for d in body.departments
         ]
-        rc.institutions |= inst_codes
 
     if body.practitioners:
         rows: list[dict[str, Any]] = []
@@ -182,8 +159,7 @@ async def bulk_import(
                 )
             )
         evs += [
-            _ev(
-                ctx,
+            LedgerEntry(
                 "practitioner_upserted",
                 {
                     "display_code": r["display_code"],
@@ -195,7 +171,6 @@ async def bulk_import(
             )
             for r in rows
         ]
-        rc.practitioners |= {str(r["token"]) for r in rows}
 
     tok = {
         c: codes.practitioner_token(c, secret)
@@ -288,8 +263,7 @@ async def bulk_import(
                     if k != "practitioner_token"
                 }
                 evs.append(
-                    _ev(
-                        ctx,
+                    LedgerEntry(
                         kind,
                         {"id": new_id, **payload},
                         practitioner=row["practitioner_token"],
@@ -298,53 +272,31 @@ async def bulk_import(
                         occurred_on=row["start"],
                     )
                 )
-        rc.practitioners |= {str(r["practitioner_token"]) for r in rows_}
-        rc.institutions |= {str(r["institution_code"]) for r in rows_}
 
     for i, pa in enumerate(body.practitioner_actions):
         _check("practitioner_actions", i, pa.practitioner_code, pa.institution_code)
-        action_payload = {
-            "action": pa.action,
-            "institution": pa.institution_code,
-            "start": s.iso(pa.start),
-            "end": s.iso(pa.end),
-            "reason": pa.reason,
-        }
         evs.append(
-            _ev(
-                ctx,
+            LedgerEntry(
                 "practitioner_action",
-                action_payload,
+                pa.event_payload(institution=pa.institution_code),
                 practitioner=tok[pa.practitioner_code],
                 institution=pa.institution_code,
                 occurred_on=pa.start,
             )
         )
-        rc.practitioners.add(tok[pa.practitioner_code])
     for i, da in enumerate(body.department_actions):
         _check("department_actions", i, None, da.institution_code, da.department_code)
-        payload = {
-            "department": da.department_code,
-            "action": da.action,
-            "start": s.iso(da.start),
-            "end": s.iso(da.end),
-            "reason": da.reason,
-        }
         evs.append(
-            _ev(
-                ctx,
+            LedgerEntry(
                 "department_action",
-                payload,
+                da.event_payload(department=da.department_code),
                 institution=da.institution_code,
                 department=da.department_code,
                 occurred_on=da.start,
             )
         )
-        rc.institutions.add(da.institution_code)
 
-    for i in range(0, len(evs), 3000):
-        await conn.execute(events.insert(), evs[i : i + 3000])
     counts = {f: len(getattr(body, f)) for f in BulkIn.model_fields}
-    await audit(conn, ctx, "bulk.import", "bulk", counts)
-    await rc.run()
-    return {"imported": counts, "projections_written": len(rc.written)}
+    await uow.record_many(evs, audit=Audit("bulk.import", "bulk", counts))
+    await uow.flush()  # now, to answer how many projections it wrote
+    return {"imported": counts, "projections_written": len(uow.written)}

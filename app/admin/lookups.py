@@ -1,31 +1,15 @@
-"""What every admin write starts from: the audit row, and lookups that name what is missing
-(404 with a stable code and the field that referred to it — never the value sent)."""
+"""What admin writes and reads start from: lookups that name what is missing (404 with a
+stable code and the field that referred to it — never the value sent), and the row locks that
+order concurrent writes."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
-from app.db.tables import audit_log, departments, institutions, practitioners
+from app.db.tables import departments, institutions, practitioners
 from app.errors import NotFound
-from app.projection.ledger import WriteContext
-
-
-async def audit(
-    conn: AsyncConnection, ctx: WriteContext, action: str, target: str, change: dict[str, Any]
-) -> None:
-    await conn.execute(
-        audit_log.insert().values(
-            api_key_id=ctx.api_key_id,
-            request_id=ctx.request_id,
-            action=action,
-            target=target,
-            change=change,
-        )
-    )
 
 
 async def require_institution(conn: AsyncConnection, code: str, field: str | None = None) -> str:
@@ -90,3 +74,23 @@ async def lock_institution(conn: AsyncConnection, code: str, field: str = "path.
             field=field,
             code="INSTITUTION_NOT_FOUND",
         )
+
+
+async def lock_practitioner(conn: AsyncConnection, token: str) -> None:
+    """Hold the practitioner's row until the write commits, before reading what the write will
+    report as changed: two writes about one practitioner are judged one after the other, each
+    seeing the other (the recompute takes the same lock)."""
+    await conn.execute(
+        select(practitioners.c.token).where(practitioners.c.token == token).with_for_update()
+    )
+
+
+async def display_code_of(conn: AsyncConnection, token: str) -> str:
+    """The practitioner's code as officers see it (an ID number masked)."""
+    return str(
+        (
+            await conn.execute(
+                select(practitioners.c.display_code).where(practitioners.c.token == token)
+            )
+        ).scalar_one()
+    )

@@ -5,7 +5,7 @@ database that it would refuse."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -70,12 +70,27 @@ class AgreementIn(_Dated):
     institution_code: InstitutionCode
 
 
-class PractitionerActionIn(_Dated):
+class _Action(_Dated):
+    action: str
+    reason: Text = Field(min_length=1, max_length=500)
+
+    def event_payload(self, **where: Any) -> dict[str, Any]:
+        """The action as its ledger event holds it (and its answer shows it): the action,
+        where it applies (``where``), its dates as ISO strings, the reason."""
+        return {
+            "action": self.action,
+            **where,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "reason": self.reason,
+        }
+
+
+class PractitionerActionIn(_Action):
     action: Literal["suspend", "terminate", "lock_code", "cancel_code", "restore", "shorten"]
     institution_code: InstitutionCode | None = Field(
         None, description="the institution the action applies at; omitted = everywhere"
     )
-    reason: Text = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _shorten_names_the_new_end(self) -> Self:
@@ -87,14 +102,12 @@ class PractitionerActionIn(_Dated):
         return self
 
 
-class InstitutionActionIn(_Dated):
+class InstitutionActionIn(_Action):
     action: Literal["suspend", "terminate", "restore"]
-    reason: Text = Field(min_length=1, max_length=500)
 
 
-class DepartmentActionIn(_Dated):
+class DepartmentActionIn(_Action):
     action: Literal["suspend", "restore"]
-    reason: Text = Field(min_length=1, max_length=500)
 
 
 class AliasIn(Strict):

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__, lifecycle
-from app.admin.catalogue_routes import router as catalogue_router
 from app.admin.endpoints import router as admin_router
 from app.api import openapi, problems
 from app.api.health import router as health_router
@@ -56,7 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(checks_router)
     app.include_router(admin_router)
-    app.include_router(catalogue_router)
     app.include_router(health_router)
     app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
     app.add_middleware(

@@ -16,10 +16,12 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin.writes import Writes
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
 from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
+from app.checks.usecase import CheckUseCase
 from app.db.engine import make_engine
 from app.settings import Settings
 from app.sync.mirror import Mirror
@@ -68,7 +70,8 @@ class Runtime:
     checks: CheckService
     worker: SyncWorker | None
     attempts: AttemptRecorder
-    mirror: Mirror
+    check_usecase: CheckUseCase
+    writes: Writes
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -105,7 +108,12 @@ class Runtime:
             capacity=settings.attempts_buffer_size,
             interval_s=settings.attempts_flush_interval_s,
         )
-        return cls(settings, engine, redis, l1, KeyStore(), checks, worker, attempts, Mirror(redis))
+        # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
+        usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
+        writes = Writes(engine, Mirror(redis))
+        return cls(
+            settings, engine, redis, l1, KeyStore(), checks, worker, attempts, usecase, writes
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.append(asyncio.create_task(coro, name=name))

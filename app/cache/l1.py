@@ -25,11 +25,11 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from app.cache.layout import decode, invalidation_channel, keys_channel
+from app.cache.shapes import Entry
 
 log = logging.getLogger("claimgate.l1")
 
 MISSING: Any = object()
-Entry = tuple[int, Any] | None  # (version, doc) or None for a key Redis does not hold
 
 
 class L1Cache:
@@ -45,8 +45,9 @@ class L1Cache:
     def enabled(self) -> bool:
         return self.healthy and self.size > 0
 
-    def get(self, key: str) -> Entry:
-        """Return the entry (decoded afresh: the caller may keep or change it), or MISSING."""
+    def get(self, key: str) -> Entry | None:
+        """Return the entry (decoded afresh: the caller may keep or change it), None for a key
+        Redis does not hold, or MISSING."""
         try:
             raw = self._data[key]
         except KeyError:

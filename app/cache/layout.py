@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from app.cache.shapes import Entry, new_entry
+
 PREFIX = "cg:"
 BUILT_KEY = "cg:meta:built"
 # The mirror's stamp (app.sync.stamp): outbox batches taken, and whose mirror this is.
@@ -54,10 +56,10 @@ def encode(version: int, doc: Any) -> bytes:
     return b"%016x" % version + orjson.dumps(doc)
 
 
-def decode(raw: bytes | str) -> tuple[int, Any]:
+def decode(raw: bytes | str) -> Entry:
     if isinstance(raw, str):
         raw = raw.encode()
-    return int(raw[:16], 16), orjson.loads(raw[16:])
+    return new_entry(Entry, (int(raw[:16], 16), orjson.loads(raw[16:])))
 
 
 # KEYS[i] = key, ARGV[i] = its encoded value. Writes each value only when the stored version is

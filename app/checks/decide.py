@@ -1,46 +1,52 @@
 """The decision itself: documents + service date in, decision and reasons out. Pure and cheap.
 
 Dates are ISO strings throughout (``YYYY-MM-DD``), compared as strings: ISO order is date order,
-so a check is lookups and string comparisons, no parsing.
-
-Document shapes (built by app.projection.docs):
-- institution: ``{"n": name, "pf": profile, "ee": emergency-exempt, "ar": agreement-required,
-  "s": [interval...], "d": {dept: {"n": name, "s": [interval...]}}, "da": {local: dept}}``
-- practitioner view at one institution: ``{"c": display code, "k": category,
-  "r": [[dept, from, to]...], "a": [[from, to]...], "s": [interval...], "w": [interval...]}``
-- interval: ``[from, to | None, status, rule, message, emergency_exempt]``
+so a check is lookups and string comparisons, no parsing. The documents' shapes are named in
+app.cache.shapes (built by app.projection.docs).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from app.checks.reasons import INSTITUTION_STATUS_REASON, STATUS_REASON
-
-Doc = dict[str, Any]
-Reason = dict[str, Any]
+from app.cache.shapes import (
+    AGR_FROM,
+    AGR_TO,
+    EXEMPT,
+    FROM,
+    MESSAGE,
+    REG_DEPARTMENT,
+    REG_FROM,
+    REG_TO,
+    RULE,
+    STATUS,
+    TO,
+    DepartmentDoc,
+    InstitutionDoc,
+    IntervalRow,
+    ViewDoc,
+)
+from app.checks.reasons import INSTITUTION_STATUS_REASON, STATUS_REASON, Reason
 
 
 def _covers(start: str, end: str | None, day: str) -> bool:
     return start <= day and (end is None or day < end)
 
 
-def _reason(code: str, blocking: bool, iv: list[Any] | None = None, message: str = "") -> Reason:
+def _reason(code: str, blocking: bool, iv: IntervalRow | None = None, message: str = "") -> Reason:
     if iv is None:
         return {"code": code, "blocking": blocking, "message": message}
     return {
         "code": code,
         "blocking": blocking,
-        "from": iv[0],
-        "to": iv[1],
-        "rule": iv[3],
-        "message": iv[4],
+        "from": iv[FROM],
+        "to": iv[TO],
+        "rule": iv[RULE],
+        "message": iv[MESSAGE],
     }
 
 
 def _intervals(
     out: list[Reason],
-    intervals: list[list[Any]],
+    intervals: list[IntervalRow],
     codes: dict[str, str],
     day: str,
     emergency: bool,
@@ -48,11 +54,11 @@ def _intervals(
     """Append a reason per interval covering ``day``; return whether any was exempted."""
     exempted = False
     for iv in intervals:
-        if _covers(iv[0], iv[1], day):
-            code = codes.get(iv[2])
+        if _covers(iv[FROM], iv[TO], day):
+            code = codes.get(iv[STATUS])
             if code is None:
                 continue
-            if emergency and iv[5]:
+            if emergency and iv[EXEMPT]:
                 r = _reason(code, False, iv)
                 r["exempted"] = True
                 exempted = True
@@ -62,7 +68,7 @@ def _intervals(
     return exempted
 
 
-def resolve_department(inst: Doc, department: str) -> tuple[str, Doc | None]:
+def resolve_department(inst: InstitutionDoc, department: str) -> tuple[str, DepartmentDoc | None]:
     """The department a code names, and its document (None: unknown). A real department code
     names itself, before any alias: an alias stored under a real code (refused since
     app.admin.aliases, but data may predate that) must never hide that department's status."""
@@ -74,9 +80,9 @@ def resolve_department(inst: Doc, department: str) -> tuple[str, Doc | None]:
 
 
 def decide(
-    inst: Doc | None,
+    inst: InstitutionDoc | None,
     department: str,
-    view: Doc | None,
+    view: ViewDoc | None,
     known: bool,
     day: str,
     emergency: bool,
@@ -115,7 +121,7 @@ def decide(
     return not any(r["blocking"] for r in out), out
 
 
-def _unregistered(out: list[Reason], inst: Doc, emergency: bool) -> bool:
+def _unregistered(out: list[Reason], inst: InstitutionDoc, emergency: bool) -> bool:
     exempt = emergency and bool(inst["ee"])
     r = _reason(
         "PRACTITIONER_NOT_REGISTERED", not exempt, message="该医师在服务日期未在本机构执业登记"
@@ -127,23 +133,28 @@ def _unregistered(out: list[Reason], inst: Doc, emergency: bool) -> bool:
 
 
 def _practitioner(
-    out: list[Reason], inst: Doc, view: Doc, dept_code: str, day: str, emergency: bool
+    out: list[Reason],
+    inst: InstitutionDoc,
+    view: ViewDoc,
+    dept_code: str,
+    day: str,
+    emergency: bool,
 ) -> bool:
     exempted = False
-    regs = [r for r in view["r"] if _covers(r[1], r[2], day)]
+    regs = [r for r in view["r"] if _covers(r[REG_FROM], r[REG_TO], day)]
     if not regs:
         exempted |= _unregistered(out, inst, emergency)
-    elif not any(r[0] == dept_code for r in regs):
+    elif not any(r[REG_DEPARTMENT] == dept_code for r in regs):
         out.append(
             _reason(
                 "PRACTITIONER_OTHER_DEPARTMENT",
                 False,
-                message="该医师登记在本机构其他科室：" + "、".join(r[0] for r in regs),
+                message="该医师登记在本机构其他科室：" + "、".join(r[REG_DEPARTMENT] for r in regs),
             )
         )
 
-    if inst["ar"] and not any(_covers(a[0], a[1], day) for a in view["a"]):
-        expired = any(a[1] is not None and a[1] <= day for a in view["a"])
+    if inst["ar"] and not any(_covers(a[AGR_FROM], a[AGR_TO], day) for a in view["a"]):
+        expired = any(a[AGR_TO] is not None and a[AGR_TO] <= day for a in view["a"])
         code = "AGREEMENT_EXPIRED" if expired else "AGREEMENT_MISSING"
         exempt = emergency and bool(inst["ee"])
         r = _reason(
@@ -156,6 +167,6 @@ def _practitioner(
 
     exempted |= _intervals(out, view["s"], STATUS_REASON, day, emergency)
     for iv in view["w"]:
-        if _covers(iv[0], iv[1], day):
+        if _covers(iv[FROM], iv[TO], day):
             out.append(_reason("PRACTITIONER_WARNED", False, iv))
     return exempted

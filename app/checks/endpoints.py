@@ -1,8 +1,12 @@
-"""POST /v1/checks and /v1/checks/batch: thin HTTP around CheckService."""
+"""POST /v1/checks and /v1/checks/batch: HTTP around the check use case (app.checks.usecase).
+
+A request the fast path (app.checks.fastpath) did not take arrives here: its key and role are
+checked, its body read by the model (every normalisation and every 422), its lines handed to
+the use case, which the fast path calls too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -11,12 +15,10 @@ from fastapi.responses import Response
 
 from app.api.bodies import StrictJSONRoute
 from app.api.deps import admits, authorize, runtime
-from app.api.runtime import Runtime
 from app.auth.keys import Principal
 from app.checks.lines import Line
 from app.checks.schemas import BatchIn, BatchOut, CheckIn, CheckOut
-from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_head
-from app.errors import Forbidden, PayloadTooLarge
+from app.checks.usecase import CHECK_ROLES
 from app.fields import today_shanghai
 
 router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictJSONRoute)
@@ -40,60 +42,11 @@ def line_of(c: CheckIn, today: date) -> Line:
     )
 
 
-CHECK_ROLES = ("his", "gateway")
 JSON = "application/json"
 
 
 def _principal(request: Request) -> Principal:
     return authorize(request, CHECK_ROLES)
-
-
-def _answers(
-    rt: Runtime, lines: Sequence[Line], verdicts: list[Verdict], source: str
-) -> list[bytes]:
-    head = stamp_head(source, now_iso())
-    out = []
-    for ln, v in zip(lines, verdicts, strict=True):
-        did = decision_id()
-        out.append(render(v, head, did, ln.day, ln.claim_id))
-        if v.sanctions:
-            rt.attempts.note(ln, v.sanctions, did.decode())
-    return out
-
-
-async def answer_one(rt: Runtime, principal: Principal, line: Line) -> bytes:
-    """The answer to one check, as JSON bytes (shared by the route and the fast path)."""
-    if not principal.may_check(line.institution):
-        raise Forbidden(
-            "this key may not check claims of this institution; it is bound to "
-            f"{', '.join(sorted(principal.institutions))}",
-            field="body.institution_code",
-            code="INSTITUTION_FORBIDDEN",
-        )
-    verdicts, source = await rt.checks.check([line])
-    return _answers(rt, [line], verdicts, source)[0]
-
-
-async def answer_batch(rt: Runtime, principal: Principal, lines: Sequence[Line]) -> bytes:
-    """The answers to a batch, in order, as JSON bytes (shared by the route and the fast path)."""
-    limit = rt.settings.batch_max_lines
-    if len(lines) > limit:
-        raise PayloadTooLarge(
-            f"a batch holds at most {limit} lines; this one has {len(lines)} — split it",
-            field="body.checks",
-            code="BATCH_TOO_LARGE",
-        )
-    for i, ln in enumerate(lines):
-        if not principal.may_check(ln.institution):
-            raise Forbidden(
-                f"line {i}: this key may not check claims of this institution; "
-                "the whole batch was refused",
-                field=f"body.checks.{i}.institution_code",
-                code="INSTITUTION_FORBIDDEN",
-            )
-    verdicts, source = await rt.checks.check(lines)
-    answers = _answers(rt, lines, verdicts, source)
-    return b'{"results":[' + b",".join(answers) + b'],"source":"%s"}' % source.encode()
 
 
 @router.post("/checks", response_model=CheckOut, responses=_ERRORS)
@@ -102,7 +55,8 @@ async def check(body: CheckIn, request: Request) -> Response:
     """May the fund pay for this claim line? Every finding is returned, blocking or not."""
     principal = _principal(request)
     line = line_of(body, today_shanghai())
-    return Response(await answer_one(runtime(request), principal, line), media_type=JSON)
+    answer = await runtime(request).check_usecase.answer_one(principal, line)
+    return Response(answer, media_type=JSON)
 
 
 @router.post(
@@ -116,4 +70,5 @@ async def check_batch(body: BatchIn, request: Request) -> Response:
     principal = _principal(request)
     today = today_shanghai()
     lines = [line_of(c, today) for c in body.checks]
-    return Response(await answer_batch(runtime(request), principal, lines), media_type=JSON)
+    answer = await runtime(request).check_usecase.answer_batch(principal, lines)
+    return Response(answer, media_type=JSON)

@@ -6,12 +6,12 @@ It runs behind the edge guard (:mod:`app.api.limits`), which has verified the ke
 body (both ride in the scope). It takes only the plain case: ``Content-Type: application/json``,
 a key of role ``his`` or ``gateway``, a body whose every line is already in normal
 form (:mod:`app.checks.plain`: what the route's model would accept unchanged) and no JSON member
-given twice, every institution allowed for the key and a batch within the line limit. Anything
-else — codes to normalise, a key of another role, a member given twice, a 422, a 403 — is handed
-to the routes with the body replayed, so every refusal and every normalisation is produced by
-the same code as before. The answer itself
-comes from the same functions the routes call (:func:`answer_one`, :func:`answer_batch`); a
-business error they raise is rendered exactly as the app's problem+json handler renders it.
+given twice, and a batch within the line limit. Anything else — codes to normalise, a key of
+another role, a member given twice, a 422 — is handed to the routes with the body replayed, so
+every normalisation and every refusal of a body is produced by the same code as before. The
+answer itself comes from the check use case the routes call too (app.checks.usecase), which
+authorises each line's institution once; a business error it raises (a 403, a 503) is rendered
+exactly as the app's problem+json handler renders it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.limits import BODY, PRINCIPAL
 from app.api.problems import problem_response
 from app.auth.keys import Principal
-from app.checks.endpoints import CHECK_ROLES, answer_batch, answer_one
 from app.checks.plain import plain_batch, plain_line, unique_keys
+from app.checks.usecase import CHECK_ROLES
 from app.errors import ProblemError
 from app.fields import today_shanghai
 
@@ -74,6 +74,7 @@ class CheckFastPath:
         if principal.role not in CHECK_ROLES:
             return False
         rt = scope["app"].state.runtime
+        usecase = rt.check_usecase
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -82,23 +83,15 @@ class CheckFastPath:
         try:
             if path == _ONE:
                 line = plain_line(data, today)
-                if (
-                    line is None
-                    or not unique_keys(body, len(data), (line,))
-                    or not principal.may_check(line.institution)
-                ):
+                if line is None or not unique_keys(body, len(data), (line,)):
                     return False
-                raw = await answer_one(rt, principal, line)
+                raw = await usecase.answer_one(principal, line)
             else:
-                lines = plain_batch(data, today, rt.settings.batch_max_lines)
-                if (
-                    lines is None
-                    or not unique_keys(body, 1 + sum(map(len, data["checks"])), lines)
-                    or not all(principal.may_check(ln.institution) for ln in lines)
-                ):
+                lines = plain_batch(data, today, usecase.batch_max_lines)
+                if lines is None or not unique_keys(body, 1 + sum(map(len, data["checks"])), lines):
                     return False
-                raw = await answer_batch(rt, principal, lines)
-        except ProblemError as exc:  # e.g. 503 GATE_UNAVAILABLE: the app's own handler's answer
+                raw = await usecase.answer_batch(principal, lines)
+        except ProblemError as exc:  # a 403, a 503 GATE_UNAVAILABLE: as the app's handler answers
             await problem_response(exc.status, exc.body(), exc.headers)(scope, receive, send)
             return True
         # The same status line and headers, in the same order, as Response(raw, media_type=JSON).

@@ -1,6 +1,23 @@
-"""Stable reason codes of a check answer. They are part of the contract: never rename one."""
+"""Stable reason codes of a check answer, and the shape of a reason. They are part of the
+contract (docs/contract.md): never rename one."""
 
 from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+# One finding of a check, as the answer carries it. "from" is a keyword, hence this spelling.
+Reason = TypedDict(
+    "Reason",
+    {
+        "code": str,  # one of REASONS
+        "blocking": bool,
+        "message": str,
+        "from": NotRequired[str],  # the interval behind the finding, where there is one
+        "to": NotRequired[str | None],
+        "rule": NotRequired[str],  # the regional rule cited
+        "exempted": NotRequired[bool],  # lifted by the emergency exemption
+    },
+)
 
 REASONS: dict[str, str] = {
     "INSTITUTION_UNKNOWN": "the institution code is not a 定点医药机构 known to the agency",

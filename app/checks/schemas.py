@@ -1,4 +1,4 @@
-"""The check contract's bodies (DESIGN §4). Unknown fields are refused, not ignored: a
+"""The check contract's bodies (docs/contract.md). Unknown fields are refused, not ignored: a
 misspelt ``emergency`` must not silently change a decision; so is a field given twice
 (app.api.bodies), where the last would win."""
 

@@ -30,8 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import codes
-from app.cache.l1 import MISSING, Entry, L1Cache
+from app.cache.l1 import MISSING, L1Cache
 from app.cache.layout import BUILT_KEY, alias_key, decode, institution_key, known_key, view_key
+from app.cache.shapes import AliasDoc, Entry, InstitutionDoc, ViewDoc
 from app.checks.decide import decide
 from app.checks.lines import Line
 from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
@@ -42,8 +43,13 @@ from app.sync.stamp import STAMP_KEYS, Stamp, held_of
 log = logging.getLogger("claimgate.checks")
 
 # keys, built-marker policy → (entries, keys among them read from Redis just now)
-Fetch = Callable[[list[str], int], Awaitable[tuple[dict[str, Entry], set[str]]]]
+Fetch = Callable[[list[str], int], Awaitable[tuple[dict[str, Entry | None], set[str]]]]
 NO_MARKER, MARKER_IF_READING, MARKER_ALWAYS = 0, 1, 2
+
+
+def _alias_target(alias: Entry) -> str | None:
+    doc: AliasDoc = alias.doc
+    return doc["t"]
 
 
 class CacheCold(Exception):
@@ -123,12 +129,14 @@ class CheckService:
             )
 
     # -- fetchers ---------------------------------------------------------------------------
-    async def _fetch_cache(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
+    async def _fetch_cache(
+        self, keys: list[str], marker: int
+    ) -> tuple[dict[str, Entry | None], set[str]]:
         """Entries for ``keys`` (L1 first) and the keys read from Redis. The built marker is
         read with them as ``marker`` says, and always from Redis: a FLUSHDB publishes nothing,
         so an L1 copy of it would read a flushed cache as "unknown"."""
         l1 = self.l1
-        out: dict[str, Entry] = {}
+        out: dict[str, Entry | None] = {}
         todo: list[str] = []
         if l1.enabled:
             for k in keys:
@@ -156,7 +164,9 @@ class CheckService:
         l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
         return out, set(todo)
 
-    async def _fetch_db(self, keys: list[str], marker: int) -> tuple[dict[str, Entry], set[str]]:
+    async def _fetch_db(
+        self, keys: list[str], marker: int
+    ) -> tuple[dict[str, Entry | None], set[str]]:
         async with self.engine.connect() as conn:
             found = await read_docs(conn, keys)
         return {k: found.get(k) for k in keys}, set()
@@ -182,8 +192,8 @@ class CheckService:
             elif got[vk] is None:
                 ak = alias_key(ln.institution, tok)
                 alias = got[ak]
-                if alias is not None and alias[1]["t"] is not None:
-                    keys2.add(view_key(ln.institution, alias[1]["t"]))
+                if alias is not None and (target := _alias_target(alias)) is not None:
+                    keys2.add(view_key(ln.institution, target))
                     if codes.is_national_practitioner(tok):
                         # Shaped like a real code (an alias from before app.admin.aliases
                         # refused those): the alias counts only if no practitioner has it.
@@ -216,20 +226,17 @@ class CheckService:
             if inst is not None and view is None:
                 alias = got[alias_key(ln.institution, tok)]
                 known = got.get(known_key(tok)) is not None
-                if alias is not None and alias[1]["t"] is not None and not known:
-                    view = got.get(view_key(ln.institution, alias[1]["t"]))
+                if alias is not None and not known and (target := _alias_target(alias)) is not None:
+                    view = got.get(view_key(ln.institution, target))
                     known = True
+            inst_doc: InstitutionDoc | None = inst.doc if inst else None
+            view_doc: ViewDoc | None = view.doc if view else None
             allowed, reasons = decide(
-                inst[1] if inst else None,
-                ln.department,
-                view[1] if view else None,
-                known,
-                ln.day,
-                ln.emergency,
+                inst_doc, ln.department, view_doc, known, ln.day, ln.emergency
             )
             versions = {
-                "institution": inst[0] if inst else None,
-                "practitioner": view[0] if view else None,
+                "institution": inst.version if inst else None,
+                "practitioner": view.version if view else None,
             }
             out.append(verdict_of(allowed, reasons, versions))
         return out

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from app.checks.reasons import STATUS_REASON
+from app.checks.reasons import STATUS_REASON, Reason
 
 # Checks made under these codes are recorded as sanctioned attempts (app.checks.attempts).
 SANCTION_CODES = frozenset(STATUS_REASON.values())
@@ -35,9 +35,7 @@ class Verdict(NamedTuple):
     sanctions: tuple[str, ...]  # the SANCTION_CODES among the reasons, in order
 
 
-def verdict_of(
-    allowed: bool, reasons: list[dict[str, Any]], data_version: dict[str, Any]
-) -> Verdict:
+def verdict_of(allowed: bool, reasons: list[Reason], data_version: dict[str, Any]) -> Verdict:
     core = orjson.dumps(
         {
             "decision": "allow" if allowed else "deny",

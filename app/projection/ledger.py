@@ -1,5 +1,6 @@
-"""The append-only event ledger: writing an event, and reading a subject's events back as the
-engine's input records."""
+"""The append-only records of every write — ledger events and audit rows — and the engine's
+inputs read back: a subject's events as the engine's records, and the working-day calendar's
+overrides."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.any_of import any_of
-from app.db.tables import agreements, events, registrations
+from app.db.tables import agreements, audit_log, calendar_overrides, events, registrations
 from app.policy import (
     Agreement,
     Appeal,
@@ -24,6 +25,7 @@ from app.policy import (
     ManualAction,
     Registration,
     Violation,
+    WorkingCalendar,
 )
 
 PRACTITIONER_KINDS = ("practitioner_action", "violation", "appeal", "exam", "bonus")
@@ -38,34 +40,68 @@ class WriteContext:
     request_id: str | None
 
 
-async def append(
-    conn: AsyncConnection,
-    ctx: WriteContext,
-    kind: str,
-    payload: dict[str, Any],
-    *,
-    practitioner: str | None = None,
-    institution: str | None = None,
-    department: str | None = None,
-    occurred_on: date | None = None,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One event to append: its kind and payload, and the subjects it is about (the columns
+    the engine's reads select on)."""
+
+    kind: str
+    payload: dict[str, Any]
+    practitioner: str | None = None  # token
+    institution: str | None = None
+    department: str | None = None
+    occurred_on: date | None = None
+
+    def row(self, ctx: WriteContext) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "payload": self.payload,
+            "practitioner_token": self.practitioner,
+            "institution_code": self.institution,
+            "department_code": self.department,
+            "occurred_on": self.occurred_on,
+            "api_key_id": ctx.api_key_id,
+            "request_id": ctx.request_id,
+        }
+
+
+async def append(conn: AsyncConnection, ctx: WriteContext, entry: LedgerEntry) -> int:
+    """Append one event; return its id."""
     event_id: int = (
-        await conn.execute(
-            events.insert()
-            .values(
-                kind=kind,
-                practitioner_token=practitioner,
-                institution_code=institution,
-                department_code=department,
-                occurred_on=occurred_on,
-                payload=payload,
-                api_key_id=ctx.api_key_id,
-                request_id=ctx.request_id,
-            )
-            .returning(events.c.id)
-        )
+        await conn.execute(events.insert().values(entry.row(ctx)).returning(events.c.id))
     ).scalar_one()
     return event_id
+
+
+async def append_many(
+    conn: AsyncConnection, ctx: WriteContext, entries: Sequence[LedgerEntry]
+) -> None:
+    """Append many events, a few thousand rows per statement."""
+    rows = [e.row(ctx) for e in entries]
+    for i in range(0, len(rows), 3000):
+        await conn.execute(events.insert(), rows[i : i + 3000])
+
+
+async def append_audit(
+    conn: AsyncConnection, ctx: WriteContext, action: str, target: str, change: dict[str, Any]
+) -> None:
+    """One audit row: what was done (``practitioner.suspend``), to what (a code or an id, never
+    an ID number in clear), and the change as an officer reads it."""
+    await conn.execute(
+        audit_log.insert().values(
+            api_key_id=ctx.api_key_id,
+            request_id=ctx.request_id,
+            action=action,
+            target=target,
+            change=change,
+        )
+    )
+
+
+async def read_calendar(conn: AsyncConnection) -> WorkingCalendar:
+    """The working-day calendar with the agency's overrides (PUT /v1/admin/calendar/{day})."""
+    rows = await conn.execute(select(calendar_overrides.c.day, calendar_overrides.c.working))
+    return WorkingCalendar({day: working for day, working in rows})
 
 
 def _d(s: str | None) -> date | None:

@@ -1,9 +1,10 @@
 """Recomputing projections inside the write's own transaction.
 
-A write appends its event, then calls :func:`practitioner` and/or :func:`institution`; each
-locks its subject's row (so two writes about one practitioner are judged one after the other,
-each seeing the other's event), runs the pure engine over the subject's whole ledger, and
-writes the documents that changed together with their outbox rows.
+A write's unit of work (app.admin.unit_of_work) collects the subjects its events are about in
+a :class:`Recompute` and runs it before the commit. Each subject's row is locked (so two writes
+about one practitioner are judged one after the other, each seeing the other's event), the pure
+engine runs over the subject's whole ledger, and the documents that changed are written
+together with their outbox rows.
 
 Lock order is practitioners before institutions, each sorted, so writes never deadlock.
 """
@@ -22,7 +23,6 @@ from app.cache.layout import alias_key, institution_key, known_key, view_key
 from app.db.any_of import any_of
 from app.db.tables import (
     aliases,
-    calendar_overrides,
     departments,
     institutions,
     outcomes,
@@ -36,14 +36,14 @@ from app.policy import (
     Profile,
     Registration,
     Violation,
-    WorkingCalendar,
     evaluate_institution,
     evaluate_practitioner,
     load_profiles,
     sites_counted,
 )
 from app.projection import codec, docs, ledger
-from app.projection.store import write_docs
+from app.projection.ledger import read_calendar
+from app.projection.store import Written, write_docs
 
 
 @dataclass
@@ -54,9 +54,9 @@ class Recompute:
     practitioners: set[str] = field(default_factory=set)
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
-    written: list[tuple[str, int, Any]] = field(default_factory=list)  # (key, version, doc)
+    written: list[Written] = field(default_factory=list)
 
-    async def run(self) -> list[tuple[str, int, Any]]:
+    async def run(self) -> list[Written]:
         """Recompute everything collected so far; a second call only does what came after."""
         todo_p, self.practitioners = sorted(self.practitioners), set()
         self.institutions |= await self._practitioners(todo_p)
@@ -67,17 +67,6 @@ class Recompute:
         for inst, local in todo_a:
             await self._alias(inst, local)
         return self.written
-
-    async def lock_practitioner(self, token: str) -> None:
-        await self.conn.execute(
-            select(practitioners.c.token).where(practitioners.c.token == token).with_for_update()
-        )
-
-    async def calendar(self) -> WorkingCalendar:
-        rows = await self.conn.execute(
-            select(calendar_overrides.c.day, calendar_overrides.c.working)
-        )
-        return WorkingCalendar({day: working for day, working in rows})
 
     # -- practitioner -------------------------------------------------------------------
     async def _practitioners(self, tokens: list[str]) -> set[str]:
@@ -112,7 +101,7 @@ class Recompute:
             )
         }
         profiles = load_profiles()
-        calendar = await self.calendar()
+        calendar = await read_calendar(conn)
 
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
         writes: list[tuple[str, str | None, Any]] = []
@@ -243,7 +232,7 @@ class Recompute:
             )
         }
         inst_out, dept_outs = evaluate_institution(
-            profile, code, events, outs, categories, await self.calendar()
+            profile, code, events, outs, categories, await read_calendar(conn)
         )
         doc = docs.institution_doc(
             name=name,
@@ -277,8 +266,9 @@ class Recompute:
                 )
             )
         ).scalar_one_or_none()
-        doc = docs.alias_doc(target) if target is not None else {"t": None}
-        self.written += await write_docs(self.conn, [(alias_key(inst, local), inst, doc)])
+        self.written += await write_docs(
+            self.conn, [(alias_key(inst, local), inst, docs.alias_doc(target))]
+        )
 
 
 def site_of(e: Event) -> str | None:

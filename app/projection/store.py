@@ -10,16 +10,18 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.cache.shapes import Entry, new_entry
 from app.db.any_of import any_of
 from app.db.tables import outbox, projections
 
 NOTIFY_CHANNEL = "claimgate_outbox"
 T = TypeVar("T")
+Written = tuple[str, int, Any]  # (key, version, document) of a projection just written
 
 
 async def write_docs(
     conn: AsyncConnection, docs: Sequence[tuple[str, str | None, Any]]
-) -> list[tuple[str, int, Any]]:
+) -> list[Written]:
     """Upsert (key, institution, doc) rows whose doc differs from the stored one.
 
     Returns (key, version, doc) of what was written. Unchanged documents keep their version, so a no-op write
@@ -80,10 +82,11 @@ def _chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-async def read_docs(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, tuple[int, Any]]:
+async def read_docs(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, Entry]:
+    """The stored documents among ``keys``, as the mirror would give them back."""
     rows = await conn.execute(
         select(projections.c.key, projections.c.version, projections.c.doc).where(
             any_of(projections.c.key, keys)
         )
     )
-    return {k: (v, d) for k, v, d in rows}
+    return {k: new_entry(Entry, (v, d)) for k, v, d in rows}

@@ -1,0 +1,129 @@
+"""The unit of work a write's service function is handed (by app.admin.writes, which commits).
+
+It holds the transaction's connection, who is writing, and the recompute of the projections.
+Its one method, :meth:`UnitOfWork.record`, takes a change once and makes all three records of
+it — the ledger event, the audit row and the subjects to re-judge — so an event can never be
+written without the recompute that projects it. A service function reads::
+
+    await uow.conn.execute(...)             # the entity change, with its own SQL
+    await uow.record(                       # the event, its audit row, who is re-judged
+        "department_action", payload,
+        institution=inst, department=dept, occurred_on=body.start,
+        audit=Audit(f"department.{body.action}", f"{inst}/{dept}"),
+    )
+    return {...}                            # the answer; the committer recomputes and commits
+
+Subjects: an event naming a practitioner re-judges that practitioner (and, through the outcome,
+every institution it changes); one naming an institution re-judges the institution (its
+departments are in its document); one naming both, both. Writes that answer with what they changed (violations,
+appeals, exams, bonuses) call :meth:`UnitOfWork.flush` between reading the outcomes before and
+after. A bulk import records its events set-based with :meth:`UnitOfWork.record_many`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.projection import ledger
+from app.projection.ledger import LedgerEntry, WriteContext
+from app.projection.recompute import Recompute
+from app.projection.store import Written
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The audit row of a change: the action (``practitioner.suspend``), its target (a code, an
+    id — never an ID number in clear) and the change as the log keeps it (by default the
+    event's payload)."""
+
+    action: str
+    target: str
+    change: dict[str, Any] | None = None
+
+
+class UnitOfWork:
+    def __init__(self, conn: AsyncConnection, context: WriteContext) -> None:
+        self.conn = conn
+        self.context = context
+        self._recompute = Recompute(conn)
+
+    async def record(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        audit: Audit,
+        practitioner: str | None = None,
+        institution: str | None = None,
+        department: str | None = None,
+        occurred_on: date | None = None,
+        alias: str | None = None,
+        also_practitioners: Iterable[str] = (),
+    ) -> int:
+        """Append the event, write its audit row, and mark its subjects for the recompute;
+        return the event's id.
+
+        ``alias``: a practitioner alias's local code at ``institution`` whose document must be
+        rewritten. ``also_practitioners``: practitioners re-judged beyond the event's own
+        subject (an institution's staff when its region, and so its profile, changes)."""
+        if alias is not None and institution is None:
+            raise ValueError("an alias is an institution's: pass institution= with alias=")
+        entry = LedgerEntry(kind, payload, practitioner, institution, department, occurred_on)
+        event_id = await ledger.append(self.conn, self.context, entry)
+        await self._audit(audit, payload)
+        self._mark(entry)
+        if alias is not None and institution is not None:
+            self._recompute.aliases.add((institution, alias))
+        self._recompute.practitioners.update(also_practitioners)
+        return event_id
+
+    async def record_many(self, entries: Sequence[LedgerEntry], *, audit: Audit) -> None:
+        """:meth:`record` set-based, for a bulk import: every event, one audit row for them all
+        (``audit.change`` says what was imported), every subject marked."""
+        await ledger.append_many(self.conn, self.context, entries)
+        await self._audit(audit, {})
+        for entry in entries:
+            self._mark(entry)
+
+    async def record_unledgered(
+        self,
+        *,
+        audit: Audit,
+        practitioners: Iterable[str] = (),
+        institutions: Iterable[str] = (),
+    ) -> None:
+        """A change the engine reads directly rather than from the ledger (the working-day
+        calendar): its audit row, and everyone it re-judges."""
+        await self._audit(audit, {})
+        self._recompute.practitioners.update(practitioners)
+        self._recompute.institutions.update(institutions)
+
+    async def flush(self) -> None:
+        """Recompute now what was recorded so far, inside the transaction, so what the write
+        reads next (stored outcomes) reflects it. The commit recomputes what comes after."""
+        await self._recompute.run()
+
+    @property
+    def written(self) -> list[Written]:
+        """The projections written so far: (key, version, document)."""
+        return self._recompute.written
+
+    async def finish(self) -> list[Written]:
+        """The committer's last step before the commit: recompute what is still marked, and
+        return every projection this unit wrote (for the mirror)."""
+        return await self._recompute.run()
+
+    def _mark(self, entry: LedgerEntry) -> None:
+        if entry.practitioner is not None:
+            self._recompute.practitioners.add(entry.practitioner)
+        if entry.institution is not None:
+            self._recompute.institutions.add(entry.institution)
+
+    async def _audit(self, audit: Audit, payload: dict[str, Any]) -> None:
+        change = payload if audit.change is None else audit.change
+        await ledger.append_audit(self.conn, self.context, audit.action, audit.target, change)

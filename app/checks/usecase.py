@@ -1,0 +1,178 @@
+"""The check use case: may this key check these lines, what do the documents say about each,
+the answers, and what every answered line leaves behind.
+
+Every way in calls this and nothing else — the routes (app.checks.endpoints), the fast path
+(app.checks.fastpath), and an adapter for another interface shape (the national platform's
+3101/3102/2204 envelopes: parse them into :class:`~app.checks.lines.Line`, call
+:meth:`CheckUseCase.verdicts`, render its own envelope). None of them calls another.
+
+One request, in order:
+
+1. authorise: a batch within ``CLAIMGATE_BATCH_MAX_LINES`` (413 ``BATCH_TOO_LARGE``), and each
+   line's institution one the key may check (403 ``INSTITUTION_FORBIDDEN``, the whole request
+   refused). The key's role is the caller's business (:data:`CHECK_ROLES`): a route refuses
+   another role before it reads a body.
+2. the verdicts, from :class:`~app.checks.service.CheckService` (remembered verdicts, the L1,
+   Redis, or PostgreSQL: ``source``).
+3. each line answered: a decision id, the request's ``checked_at`` and ``source``; a line whose
+   reasons hold a sanction is noted to the :class:`AttemptSink` (app.checks.attempts: billing
+   under a sanctioned code is itself a violation); every line goes to the :class:`DecisionSink`
+   when there is one.
+
+Two forms of the same answers: ``answer_one`` and ``answer_batch`` give the contract's JSON
+bytes, spliced from remembered verdicts (the hot path); ``verdicts`` gives :class:`LineVerdict`
+objects read back from those bytes (a few microseconds a line), so an adapter sees exactly what
+the contract answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypedDict
+
+import orjson
+
+from app.auth.keys import Principal
+from app.checks.lines import Line
+from app.checks.reasons import Reason
+from app.checks.service import CheckService
+from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_head
+from app.errors import Forbidden, PayloadTooLarge
+
+CHECK_ROLES = ("his", "gateway")
+
+
+class AttemptSink(Protocol):
+    """Receives each answered line with sanction codes among its reasons (Verdict.sanctions).
+    Called on the hot path: it must only append to memory (app.checks.attempts buffers)."""
+
+    def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None: ...
+
+
+class DecisionSink(Protocol):
+    """Receives every answered line, once, in answer order: the hook of a decision log.
+
+    ``verdict.core`` is the answer's decision, reasons and data versions as JSON; with
+    ``source``, ``checked_at`` and ``decision_id`` it is the whole answer but the line's own
+    fields. Called on the hot path, before the answer is sent: append to memory and write
+    elsewhere (as app.checks.attempts does). ``line.practitioner`` is the code as sent — it may
+    be a resident ID number, which must be turned into its token
+    (:func:`app.codes.practitioner_token`) before it is kept. None is wired in yet."""
+
+    def answered(
+        self, line: Line, verdict: Verdict, source: str, checked_at: str, decision_id: str
+    ) -> None: ...
+
+
+class DataVersion(TypedDict):
+    """The projection versions a verdict was judged on (None: no such document)."""
+
+    institution: int | None
+    practitioner: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineVerdict:
+    """One line's answer as the contract states it (docs/contract.md), for an adapter."""
+
+    decision: Literal["allow", "deny"]
+    reasons: list[Reason]
+    data_version: DataVersion
+    decision_id: str
+    service_date: str
+    claim_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """The answers to one request, in line order."""
+
+    lines: list[LineVerdict]
+    source: str  # "cache" or "database" (degraded)
+    checked_at: str
+
+
+class CheckUseCase:
+    def __init__(
+        self,
+        checks: CheckService,
+        attempts: AttemptSink,
+        *,
+        batch_max_lines: int,
+        decisions: DecisionSink | None = None,
+    ) -> None:
+        self.checks = checks
+        self.attempts = attempts
+        self.batch_max_lines = batch_max_lines
+        self.decisions = decisions
+
+    async def answer_one(self, principal: Principal, line: Line) -> bytes:
+        """The answer to one check, as the contract's JSON bytes."""
+        if not principal.may_check(line.institution):
+            raise Forbidden(
+                "this key may not check claims of this institution; it is bound to "
+                f"{', '.join(sorted(principal.institutions))}",
+                field="body.institution_code",
+                code="INSTITUTION_FORBIDDEN",
+            )
+        answers, _, _ = await self._answers([line])
+        return answers[0]
+
+    async def answer_batch(self, principal: Principal, lines: Sequence[Line]) -> bytes:
+        """The answers to a batch, in order, as the contract's JSON bytes."""
+        self.authorise(principal, lines)
+        answers, source, _ = await self._answers(lines)
+        return b'{"results":[' + b",".join(answers) + b'],"source":"%s"}' % source.encode()
+
+    async def verdicts(self, principal: Principal, lines: Sequence[Line]) -> Verdicts:
+        """The same answers as objects, for an adapter that renders its own envelope."""
+        self.authorise(principal, lines)
+        answers, source, checked_at = await self._answers(lines)
+        parsed = [orjson.loads(a) for a in answers]
+        out = [
+            LineVerdict(
+                p["decision"],
+                p["reasons"],
+                p["data_version"],
+                p["decision_id"],
+                p["service_date"],
+                p.get("claim_id"),
+            )
+            for p in parsed
+        ]
+        return Verdicts(out, source, checked_at)
+
+    def authorise(self, principal: Principal, lines: Sequence[Line]) -> None:
+        """Refuse the whole request unless the key may check every line, within the limit."""
+        limit = self.batch_max_lines
+        if len(lines) > limit:
+            raise PayloadTooLarge(
+                f"a batch holds at most {limit} lines; this one has {len(lines)} — split it",
+                field="body.checks",
+                code="BATCH_TOO_LARGE",
+            )
+        for i, ln in enumerate(lines):
+            if not principal.may_check(ln.institution):
+                raise Forbidden(
+                    f"line {i}: this key may not check claims of this institution; "
+                    "the whole batch was refused",
+                    field=f"body.checks.{i}.institution_code",
+                    code="INSTITUTION_FORBIDDEN",
+                )
+
+    async def _answers(self, lines: Sequence[Line]) -> tuple[list[bytes], str, str]:
+        """Judge, stamp and render; note what each answered line leaves behind."""
+        verdicts, source = await self.checks.check(lines)
+        checked_at = now_iso()
+        head = stamp_head(source, checked_at)
+        attempts, decisions = self.attempts, self.decisions
+        out = []
+        for ln, v in zip(lines, verdicts, strict=True):
+            did = decision_id()
+            out.append(render(v, head, did, ln.day, ln.claim_id))
+            if v.sanctions:
+                attempts.note(ln, v.sanctions, did.decode())
+            if decisions is not None:
+                decisions.answered(ln, v, source, checked_at, did.decode())
+        return out, source, checked_at

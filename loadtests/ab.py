@@ -1,0 +1,159 @@
+"""``python -m loadtests.ab --base REV``: the working tree (B) against an earlier build (A),
+interleaved in one run, so a change to the check path is judged on this shared machine by
+ratios taken seconds apart rather than by rates from runs an hour apart.
+
+A is ``git archive REV`` unpacked in a temporary folder; its servers run from there (``python
+-m`` puts the working directory first on the import path), against the same seeded database
+and the same private Redis as B's. Scenarios, each at 1 worker: ``bare``, ``full`` and
+``cache`` of A and of B, and ``batch100`` on each ``full``; every round runs all of them in an
+order rotated by one, after a discarded warm-up. Reported: each scenario's median, and the
+median of the per-round ratios B ÷ A and full/cache ÷ bare. Written to
+``loadtests/results/<time>-ab.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtests import __main__ as harness
+from loadtests import loadgen, servers
+from loadtests.dataset import Dataset
+from loadtests.seed import Target, prepare, seed
+
+# (server, scenario): the plan of one round, before rotation
+PLAN = [
+    ("bare", "bare"),
+    ("full/A", "full"),
+    ("full/B", "full"),
+    ("cache/A", "cache"),
+    ("cache/B", "cache"),
+    ("full/A", "batch100"),
+    ("full/B", "batch100"),
+]
+RATIOS = [
+    ("full B ÷ A", "full/B full", "full/A full"),
+    ("cache B ÷ A", "cache/B cache", "cache/A cache"),
+    ("batch100 B ÷ A", "full/B batch100", "full/A batch100"),
+    ("full ÷ bare, A", "full/A full", "bare bare"),
+    ("full ÷ bare, B", "full/B full", "bare bare"),
+    ("cache ÷ bare, A", "cache/A cache", "bare bare"),
+    ("cache ÷ bare, B", "cache/B cache", "bare bare"),
+]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m loadtests.ab", description=__doc__.split("\n")[0])
+    p.add_argument("--base", default="HEAD", help="the git revision A is built from")
+    p.add_argument("--scale", type=int, default=10_000, help="practitioners")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    return p.parse_args(argv)
+
+
+def export(rev: str, into: Path) -> Path:
+    """The tree of ``rev``, unpacked under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev],
+        cwd=servers.ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    tree = into / "a"
+    tree.mkdir()
+    with tempfile.TemporaryFile() as fh:
+        fh.write(archive)
+        fh.seek(0)
+        with tarfile.open(fileobj=fh) as tar:
+            tar.extractall(tree, filter="data")
+    return tree
+
+
+def start(kind: str, tree: Path, t: Target, logdir: Path) -> servers.Server:
+    port = servers.free_port()
+    env = t.env()
+    if kind == "bare":
+        argv = [servers.PY, "-m", "loadtests.serve", "loadtests.bare:create_app", str(port), "1"]
+    else:
+        argv = [servers.PY, "-m", "app.cli", "serve", "--host", servers.HOST, "--port", str(port)]
+        if kind == "cache":
+            env["CLAIMGATE_L1_SIZE"] = "0"
+    side = "B" if tree == servers.ROOT else "A"
+    return servers.start(f"{kind}-{side}", argv, env, port, logdir, cwd=tree)
+
+
+def ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    return {
+        name: statistics.median(
+            x["req_s"] / y["req_s"] for x, y in zip(runs[a], runs[b], strict=True)
+        )
+        for name, a, b in RATIOS
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    started = dt.datetime.now(dt.UTC)
+    logdir = harness.RESULTS / "logs"
+    t = Target(a.scale, a.pg, harness.private_redis())
+    keys = prepare(t, logdir)
+    seed(t, keys, logdir)
+    harness.ensure_built(t, logdir)
+    wrk = loadgen.ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="cg-ab-") as tmpname:
+        tmp = Path(tmpname)
+        base = export(a.base, tmp)
+        srvs = {
+            "bare": start("bare", servers.ROOT, t, logdir),
+            "full/A": start("full", base, t, logdir),
+            "full/B": start("full", servers.ROOT, t, logdir),
+            "cache/A": start("cache", base, t, logdir),
+            "cache/B": start("cache", servers.ROOT, t, logdir),
+        }
+        try:
+            for name, s in srvs.items():
+                servers.wait_ready(s, "/healthz" if name == "bare" else "/readyz")
+            bodies = harness.write_bodies(Dataset(a.scale), tmp, False)
+            auth = keys["gateway"]
+            for name, sc in PLAN:
+                harness.sanity(srvs[name], bodies, auth, sc)
+            for name, sc in PLAN:  # warm-up, discarded
+                harness.measure(wrk, srvs[name], sc, bodies, auth, max(5.0, a.duration), None)
+            runs: dict[str, list[dict[str, Any]]] = {f"{n} {sc}": [] for n, sc in PLAN}
+            for rnd in range(a.rounds):
+                for name, sc in PLAN[rnd % len(PLAN) :] + PLAN[: rnd % len(PLAN)]:
+                    m = harness.measure(wrk, srvs[name], sc, bodies, auth, a.duration, None)
+                    runs[f"{name} {sc}"].append(m)
+                    print(f"round {rnd + 1} {name:8} {sc:9} {m['req_s']:8.0f} req/s", flush=True)
+        finally:
+            for s in srvs.values():
+                s.stop()
+    out = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "base": a.base,
+        "scale": a.scale,
+        "rounds": a.rounds,
+        "duration_s": a.duration,
+        "median_req_s": {k: statistics.median(r["req_s"] for r in v) for k, v in runs.items()},
+        "ratios": ratios(runs),
+        "runs": runs,
+    }
+    for name, value in out["ratios"].items():
+        print(f"  {name:<18} {value:6.3f}")
+    path = harness.RESULTS / f"{started:%Y%m%dT%H%M%SZ}-ab.json"
+    path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
