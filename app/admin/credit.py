@@ -28,15 +28,17 @@ async def credit_file(
     rows = await conn.execute(
         select(events.c.kind, events.c.institution_code, events.c.payload, events.c.recorded_at)
         .where(
-            events.c.practitioner_token == token, events.c.kind.in_(("violation", "appeal", "exam"))
+            events.c.practitioner_token == token,
+            events.c.kind.in_(("violation", "appeal", "exam", "carried_over")),
         )
         .order_by(events.c.id)
     )
     appeals: dict[str, dict[str, Any]] = {}
     violations: list[dict[str, Any]] = []
     exams: list[dict[str, Any]] = []
+    balances: list[dict[str, Any]] = []
     for kind, inst, p, _ in rows:
-        day = p["date"]
+        day = p["as_of"] if kind == "carried_over" else p["date"]
         if as_of is not None and day > as_of.isoformat():
             continue
         if kind == "violation":
@@ -51,6 +53,8 @@ async def credit_file(
                     **catalogues.credit_fields(p),
                 }
             )
+        elif kind == "carried_over":
+            balances.append({"institution_code": inst, **p})
         elif kind == "appeal":
             appeals[p["violation"]] = {"outcome": p["outcome"], "date": day}
         else:
@@ -99,6 +103,7 @@ async def credit_file(
                         "to": p["end"],
                         "points": p["points"],
                         "violations": p["violations"],
+                        "carried": p.get("carried", 0),
                     }
                     for p in data["periods"]
                 ],
@@ -107,6 +112,7 @@ async def credit_file(
     return {
         "practitioner_code": await display_code_of(conn, token),
         "as_of": as_of.isoformat() if as_of else None,
+        "carried_over": balances,
         "violations": violations,
         "exams": exams,
         "by_profile": judged,

@@ -69,6 +69,7 @@ class Period(Out):
     to: str
     points: int
     violations: list[str]
+    carried: int = Field(0, description="of the points, those an opening balance brought")
 
 
 def status_rows(rows: list[IntervalRow]) -> list[dict[str, Any]]:
@@ -281,9 +282,22 @@ class Judged(Out):
     periods: list[Period]
 
 
+class CarriedBalance(Out):
+    """An opening balance (期初结转) taken over from an agency's records."""
+
+    institution_code: str | None
+    as_of: str
+    source: str = Field(description="where it came from: the import's file and preset")
+    points: int
+    status: Literal["", "suspended", "terminated"]
+    since: str | None
+    until: str | None
+
+
 class CreditFile(Out):
     practitioner_code: str
     as_of: str | None
+    carried_over: list[CarriedBalance]
     violations: list[FiledViolation]
     exams: list[FiledExam]
     by_profile: list[Judged]

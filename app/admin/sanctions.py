@@ -102,6 +102,7 @@ def _period_points(
                 "to": p["end"],
                 "points": p["points"],
                 "violations": p["violations"],
+                "carried": p.get("carried", 0),
             }
     return None
 

@@ -9,6 +9,7 @@ from app.policy.events import (
     Agreement,
     Appeal,
     Bonus,
+    CarriedOver,
     DepartmentAction,
     Event,
     Exam,
@@ -36,7 +37,9 @@ def evaluate(
         {
             e.practitioner
             for e in events
-            if isinstance(e, Registration | Agreement | Violation | Exam | Bonus | ManualAction)
+            if isinstance(
+                e, Registration | Agreement | Violation | Exam | Bonus | ManualAction | CarriedOver
+            )
         }
     )
     practitioners = {

@@ -20,6 +20,7 @@ PractitionerActionKind: TypeAlias = Literal[
 ]
 InstitutionActionKind: TypeAlias = Literal["suspend", "terminate", "restore"]
 DepartmentActionKind: TypeAlias = Literal["suspend", "restore"]
+CarriedStatus: TypeAlias = Literal["", "suspended", "terminated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,36 @@ class DepartmentAction:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class CarriedOver:
+    """An opening balance (期初结转): what an agency that starts mid-period brings along —
+    the points already deducted in the scoring period holding ``as_of`` (up to and including
+    that day) and the status in force on it — as its ``source`` (a roster, a file) states them.
+
+    The engine continues from it as if the period had been recorded here: the points count
+    toward the thresholds of that period (the thresholds they already reach are not applied
+    again: the agency applied them), a suspension or termination stands as a sanction from
+    ``since`` (to ``until``, else as long as the region's rules make it), and what follows —
+    escalation, repeat rules, restoring by exam or application — treats it as one of its own.
+    ``institution``: the site the balance was kept at (its region's profile judges it).
+    Only the latest ``as_of`` of a practitioner counts: a later balance supersedes an earlier.
+    """
+
+    practitioner: str
+    institution: str | None
+    as_of: dt.date
+    source: str
+    points: int = 0
+    status: CarriedStatus = ""
+    since: dt.date | None = None  # the status's first day (default: as_of)
+    until: dt.date | None = None  # its end (exclusive) or a termination's ban end, if known
+
+    @property
+    def rule(self) -> str:
+        """What a sanction carried over cites instead of an article."""
+        return f"carried over from {self.source} as of {self.as_of.isoformat()}"
+
+
 Event: TypeAlias = (
     Registration
     | Agreement
@@ -151,4 +182,5 @@ Event: TypeAlias = (
     | ManualAction
     | InstitutionAction
     | DepartmentAction
+    | CarriedOver
 )

@@ -14,6 +14,7 @@ from app.policy.events import (
     Agreement,
     Appeal,
     Bonus,
+    CarriedOver,
     DepartmentAction,
     Event,
     Exam,
@@ -28,6 +29,8 @@ def event_date(event: Event) -> dt.date:
     """The day an event is dated by (its ``date``, else its ``start``)."""
     if isinstance(event, Violation | Appeal | Exam | Bonus):
         return event.date
+    if isinstance(event, CarriedOver):
+        return event.as_of
     return event.start
 
 
@@ -71,7 +74,9 @@ def of_practitioner(code: str, events: Sequence[Event]) -> list[Event]:
     own: list[Event] = [
         e
         for e in events
-        if isinstance(e, Registration | Agreement | Violation | Exam | Bonus | ManualAction)
+        if isinstance(
+            e, Registration | Agreement | Violation | Exam | Bonus | ManualAction | CarriedOver
+        )
         and e.practitioner == code
     ]
     ids = {e.id for e in own if isinstance(e, Violation)}
@@ -90,4 +95,17 @@ def department_actions(events: Iterable[Event]) -> list[DepartmentAction]:
     return sorted(
         (e for e in events if isinstance(e, DepartmentAction)),
         key=lambda e: (e.start, e.department, e.action, e.end or dt.date.max, e.reason),
+    )
+
+
+def opening_balance(events: Iterable[Event]) -> CarriedOver | None:
+    """The balance that counts: the latest ``as_of`` (a later one supersedes an earlier). Two
+    different balances of one day are refused when written; should both be there, the one
+    with more points (then the later ``since``) counts, so the result never depends on order."""
+    balances = [e for e in events if isinstance(e, CarriedOver)]
+    if not balances:
+        return None
+    return max(
+        balances,
+        key=lambda b: (b.as_of, b.points, b.status, b.since or b.as_of, b.until or dt.date.max),
     )

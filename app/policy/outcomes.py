@@ -44,7 +44,7 @@ class Notice:
     sanction_notified, reapplication_banned, restore_refused (a restore inside a ban),
     suspension_shortened / shortening_refused (an officer's 加分 decision), code_lock_due,
     key_monitoring (重点监控名单), institution_threshold, agreements_follow_institution,
-    department_suspended. ``subject`` is the practitioner's code, the institution's code, or
+    department_suspended, carried_over (an opening balance taken over). ``subject`` is the practitioner's code, the institution's code, or
     "<institution>/<department>" for a department.
     """
 
@@ -58,12 +58,14 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class PeriodPoints:
-    """Points deducted in one scoring period ``[start, end)``, after appeals."""
+    """Points deducted in one scoring period ``[start, end)``, after appeals; ``carried`` of them
+    came with an opening balance (期初结转), the rest from ``violations``."""
 
     start: dt.date
     end: dt.date  # exclusive: the first day of the next period
     points: int
     violations: tuple[str, ...]
+    carried: int = 0
 
 
 @dataclass(frozen=True, slots=True)

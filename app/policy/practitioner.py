@@ -66,6 +66,7 @@ def evaluate_practitioner(
         actions,
         bonuses,
         calendar,
+        ledger.opening_balance(own),
     )
     by_hand, hand_notices = manual_intervals(profile, code, actions, calendar)
     locks, lock_notices = unbinding_locks(profile, code, registrations, restores, calendar)

@@ -49,10 +49,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.policy import messages
+from app.policy import carried, messages
 from app.policy.acts import Finding, findings
 from app.policy.dates import ONE_DAY, add_months, add_years, last_day
-from app.policy.events import Agreement, Bonus, Exam, ManualAction, Registration, Violation
+from app.policy.events import (
+    Agreement,
+    Bonus,
+    CarriedOver,
+    Exam,
+    ManualAction,
+    Registration,
+    Violation,
+)
 from app.policy.manual import restored_end
 from app.policy.outcomes import Interval, Notice, PeriodPoints
 from app.policy.periods import Period, Periods
@@ -96,7 +104,14 @@ class Result:
     periods: list[PeriodPoints] = field(default_factory=list)
 
 
-_ORDER_RECORD, _ORDER_RESTORE, _ORDER_SHORTEN, _ORDER_EXAM, _ORDER_VIOLATIONS = range(5)
+(
+    _ORDER_CARRIED,
+    _ORDER_RECORD,
+    _ORDER_RESTORE,
+    _ORDER_SHORTEN,
+    _ORDER_EXAM,
+    _ORDER_VIOLATIONS,
+) = range(6)
 
 
 class _Replay:
@@ -147,6 +162,53 @@ class _Replay:
         if rule.exam and block.passed_on is None:
             return
         self._end_termination(block, day, readmitted=True)
+
+    def carry(self, balance: CarriedOver) -> None:
+        """An opening balance, read as :mod:`app.policy.carried` says: the period's points so
+        far, the thresholds they reach marked applied, the status in force as a sanction of
+        this replay's own (the balance is the truth on its day: a sanction running here is cut
+        where the carried one starts)."""
+        day = balance.as_of
+        rules = self.p.at(day)
+        period = self.periods.of(day)
+        total = self.totals.get(period, 0) + balance.points
+        self.totals[period] = total
+        self.fired[period] = max(self.fired.get(period, 0), carried.highest_reached(rules, total))
+        since = min(balance.since or day, day)
+        self._notice(
+            day, "carried_over", balance.rule, until=balance.until, detail=carried.detail(balance)
+        )
+        running = self._running(day)
+        if balance.status and running is not None:
+            running.end = max(running.start, since)
+        decided = self.p.at(since)
+        if balance.status == "terminated":
+            self.terminations += 1
+            self.suspensions = 0
+            self.period_suspension.clear()
+            ban_until = carried.ban_end(rules, balance, total)
+            self.blocks.append(
+                _Block(since, "terminated", balance.rule, decided, ban_until=ban_until)
+            )
+            return
+        tier = carried.tier(rules, total)
+        if tier is not None:
+            self.suspensions += 1
+            self.period_suspension[period] = (since, tier.months)
+        if balance.status != "suspended":
+            return
+        nominal = balance.until
+        if nominal is None and tier is not None:
+            nominal = period[1] if tier.until_period_end else add_months(since, tier.months)
+        if decided.restore == "automatic" or (tier is not None and tier.until_period_end):
+            block = _Block(since, "suspended", balance.rule, decided, end=nominal, since=since)
+        else:
+            # restored by exam or on application; without a known term, from its first day
+            deadline = nominal if nominal is not None else since
+            block = _Block(
+                since, "suspended", balance.rule, decided, deadline=deadline, since=since
+            )
+        self.blocks.append(block)
 
     def restore(self, day: dt.date) -> None:
         block = self._running(day)
@@ -524,11 +586,13 @@ def score(
     actions: Sequence[ManualAction],
     bonuses: Sequence[Bonus],
     calendar: WorkingCalendar,
+    balance: CarriedOver | None = None,
 ) -> Result:
     """Replay one practitioner's point-relevant ledger under ``profile``.
 
     ``records``: their agreements and registrations; ``actions``: their officers' actions (the
-    practitioner-wide restores and shortening decisions act on point sanctions here).
+    practitioner-wide restores and shortening decisions act on point sanctions here);
+    ``balance``: the opening balance the replay continues from, if any.
     """
     agreements = [r for r in records if isinstance(r, Agreement)]
     periods = Periods(profile, agreements)
@@ -540,6 +604,8 @@ def score(
     for f in acts:
         batches.setdefault(f.date, []).append(f)
     steps: list[tuple[dt.date, int, object]] = []
+    if balance is not None:
+        steps.append((balance.as_of, _ORDER_CARRIED, balance))
     steps += [(r.start, _ORDER_RECORD, r) for r in records]
     steps += [(a.start, _ORDER_RESTORE, a) for a in everywhere if a.action == "restore"]
     steps += [(a.start, _ORDER_SHORTEN, a) for a in everywhere if a.action == "shorten"]
@@ -549,7 +615,10 @@ def score(
     # decisions of one day: the shortest first, so the later ones change nothing
     steps.sort(key=lambda s: (s[0], s[1], _tie(s[2])))
     for day, order, item in steps:
-        if order == _ORDER_RECORD:
+        if order == _ORDER_CARRIED:
+            assert isinstance(item, CarriedOver)
+            replay.carry(item)
+        elif order == _ORDER_RECORD:
             replay.record(day, "agreement" if isinstance(item, Agreement) else "registration")
         elif order == _ORDER_RESTORE:
             replay.restore(day)
@@ -569,11 +638,18 @@ def score(
     passes = sorted(e.date for e in exams if e.passed)
     restores = [a for a in actions if a.action == "restore"]
     result = Result(intervals=replay.intervals(records, passes, restores), notices=replay.notices)
+    brought: dict[Period, int] = {}
+    if balance is not None and balance.points:
+        brought[periods.of(balance.as_of)] = balance.points
     result.periods = [
         PeriodPoints(
-            start, end, sum(f.points for f in fs), tuple(v.id for f in fs for v in f.violations)
+            start,
+            end,
+            sum(f.points for f in by_period.get((start, end), [])) + brought.get((start, end), 0),
+            tuple(v.id for f in by_period.get((start, end), []) for v in f.violations),
+            brought.get((start, end), 0),
         )
-        for (start, end), fs in sorted(by_period.items())
+        for start, end in sorted(set(by_period) | set(brought))
     ]
     return result
 

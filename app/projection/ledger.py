@@ -18,6 +18,7 @@ from app.policy import (
     Agreement,
     Appeal,
     Bonus,
+    CarriedOver,
     DepartmentAction,
     Event,
     Exam,
@@ -28,7 +29,14 @@ from app.policy import (
     WorkingCalendar,
 )
 
-PRACTITIONER_KINDS = ("practitioner_action", "violation", "appeal", "exam", "bonus")
+PRACTITIONER_KINDS = (
+    "practitioner_action",
+    "violation",
+    "appeal",
+    "exam",
+    "bonus",
+    "carried_over",
+)
 INSTITUTION_KINDS = ("institution_action", "department_action")
 
 
@@ -160,6 +168,18 @@ def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any])
     if kind == "bonus":
         assert token is not None
         return Bonus(token, date.fromisoformat(p["date"]), int(p["points"]), p.get("item", ""))
+    if kind == "carried_over":
+        assert token is not None
+        return CarriedOver(
+            token,
+            inst,
+            date.fromisoformat(p["as_of"]),
+            p["source"],
+            int(p["points"]),
+            p.get("status") or "",
+            _d(p.get("since")),
+            _d(p.get("until")),
+        )
     return None
 
 

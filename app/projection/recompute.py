@@ -30,6 +30,7 @@ from app.db.tables import (
 )
 from app.policy import (
     Agreement,
+    CarriedOver,
     Event,
     ManualAction,
     PractitionerOutcome,
@@ -275,7 +276,7 @@ def site_of(e: Event) -> str | None:
     """The institution an event is about, or None for one that follows the practitioner."""
     if isinstance(e, Registration | Agreement | Violation):
         return e.institution
-    if isinstance(e, ManualAction):
+    if isinstance(e, ManualAction | CarriedOver):
         return e.institution
     return None
 
