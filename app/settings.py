@@ -41,6 +41,12 @@ class Settings(BaseSettings):
 
     batch_max_lines: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    import_max_bytes: int = Field(
+        64 << 20,
+        ge=1024,
+        description="largest spreadsheet POST /v1/admin/imports accepts (a 100,000-line "
+        "roster is about 8 MB as XLSX, 20 MB as CSV)",
+    )
     max_inflight: int = Field(
         1024,
         ge=1,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -134,43 +134,11 @@ async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, A
         ]
 
     if body.practitioners:
-        rows: list[dict[str, Any]] = []
-        for p in body.practitioners:
-            id_number = p.id_number or (p.code if codes.is_resident_id(p.code) else None)
-            rows.append(
-                {
-                    "token": codes.practitioner_token(p.code, secret),
-                    "display_code": codes.display_code(p.code),
-                    "category": p.category,
-                    "name": p.name,
-                    "id_digest": codes.pii_digest(secret, id_number) if id_number else None,
-                    "id_masked": codes.mask_resident_id(id_number) if id_number else None,
-                }
-            )
-        for i in range(0, len(rows), 4000):
-            stmt = insert(practitioners).values(rows[i : i + 4000])
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[practitioners.c.token],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in ("display_code", "category", "name", "id_digest", "id_masked")
-                    },
-                )
-            )
-        evs += [
-            LedgerEntry(
-                "practitioner_upserted",
-                {
-                    "display_code": r["display_code"],
-                    "category": r["category"],
-                    "name": r["name"],
-                    "id_masked": r["id_masked"],
-                },
-                practitioner=r["token"],
-            )
-            for r in rows
+        rows = [
+            practitioner_row(p.code, p.name, p.category, p.id_number, secret)
+            for p in body.practitioners
         ]
+        evs += await upsert_practitioners(conn, rows)
 
     tok = {
         c: codes.practitioner_token(c, secret)
@@ -242,36 +210,8 @@ async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, A
                 "end": a.end,
             }
         )
-    for table, rows_, kind in (
-        (registrations, reg_rows, "registration_added"),
-        (agreements, agr_rows, "agreement_added"),
-    ):
-        for i in range(0, len(rows_), 4000):
-            ids = (
-                (
-                    await conn.execute(
-                        table.insert().values(rows_[i : i + 4000]).returning(table.c.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for row, new_id in zip(rows_[i : i + 4000], ids, strict=True):
-                payload = {
-                    k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                    for k, v in row.items()
-                    if k != "practitioner_token"
-                }
-                evs.append(
-                    LedgerEntry(
-                        kind,
-                        {"id": new_id, **payload},
-                        practitioner=row["practitioner_token"],
-                        institution=row["institution_code"],
-                        department=row.get("department_code"),
-                        occurred_on=row["start"],
-                    )
-                )
+    evs += await insert_dated(conn, registrations, reg_rows, "registration_added")
+    evs += await insert_dated(conn, agreements, agr_rows, "agreement_added")
 
     for i, pa in enumerate(body.practitioner_actions):
         _check("practitioner_actions", i, pa.practitioner_code, pa.institution_code)
@@ -300,3 +240,75 @@ async def bulk_import(uow: UnitOfWork, body: BulkIn, secret: str) -> dict[str, A
     await uow.record_many(evs, audit=Audit("bulk.import", "bulk", counts))
     await uow.flush()  # now, to answer how many projections it wrote
     return {"imported": counts, "projections_written": len(uow.written)}
+
+
+def practitioner_row(
+    code: str, name: str, category: str, id_number: str | None, secret: str
+) -> dict[str, Any]:
+    """A ``practitioners`` row: the token, the code as shown, and an ID number only as its keyed
+    digest and its mask (the code is the ID number where a region uses it as the service code)."""
+    id_number = id_number or (code if codes.is_resident_id(code) else None)
+    return {
+        "token": codes.practitioner_token(code, secret),
+        "display_code": codes.display_code(code),
+        "category": category,
+        "name": name,
+        "id_digest": codes.pii_digest(secret, id_number) if id_number else None,
+        "id_masked": codes.mask_resident_id(id_number) if id_number else None,
+    }
+
+
+_PRACTITIONER_COLUMNS = ("display_code", "category", "name", "id_digest", "id_masked")
+
+
+async def upsert_practitioners(
+    conn: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[LedgerEntry]:
+    """Insert or update practitioner rows (:func:`practitioner_row`, with ``attributes`` when
+    given: merged into what is kept), a few thousand per statement; their ledger events."""
+    for i in range(0, len(rows), 4000):
+        stmt = insert(practitioners).values(rows[i : i + 4000])
+        set_: dict[str, Any] = {c: stmt.excluded[c] for c in _PRACTITIONER_COLUMNS}
+        if "attributes" in rows[i]:
+            set_["attributes"] = practitioners.c.attributes.op("||")(stmt.excluded.attributes)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=[practitioners.c.token], set_=set_)
+        )
+    return [
+        LedgerEntry(
+            "practitioner_upserted",
+            {k: r[k] for k in ("display_code", "category", "name", "id_masked")},
+            practitioner=r["token"],
+        )
+        for r in rows
+    ]
+
+
+async def insert_dated(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], kind: str
+) -> list[LedgerEntry]:
+    """Insert registration or agreement rows (``practitioner_token``, ``institution_code``,
+    [``department_code``,] ``start``, ``end``), a few thousand per statement; their events."""
+    evs: list[LedgerEntry] = []
+    for i in range(0, len(rows), 4000):
+        part = rows[i : i + 4000]
+        ids = (
+            (await conn.execute(table.insert().values(part).returning(table.c.id))).scalars().all()
+        )
+        for row, new_id in zip(part, ids, strict=True):
+            payload = {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for k, v in row.items()
+                if k != "practitioner_token"
+            }
+            evs.append(
+                LedgerEntry(
+                    kind,
+                    {"id": new_id, **payload},
+                    practitioner=row["practitioner_token"],
+                    institution=row["institution_code"],
+                    department=row.get("department_code"),
+                    occurred_on=row["start"],
+                )
+            )
+    return evs

@@ -20,7 +20,7 @@ from app.admin.lookups import require_institution
 from app.db.tables import events
 from app.errors import InvalidField, NotFound
 from app.policy import load_profiles
-from app.policy.catalogue import CatalogueError, describe, price
+from app.policy.catalogue import CatalogueError, Priced, describe, price
 
 # the fields a violation payload holds beyond date, points, item, description, department
 FIELDS = (
@@ -48,6 +48,11 @@ def priced(profile_id: str, body: s.ViolationIn) -> dict[str, Any]:
         )
     except CatalogueError as exc:
         raise InvalidField(exc.message, field=f"body.{exc.field}", code=exc.code) from None
+    return stored_fields(out, body.act_id, body.inspection_id)
+
+
+def stored_fields(out: Priced, act_id: str | None, inspection_id: str | None) -> dict[str, Any]:
+    """What a violation's payload keeps of its pricing (``points`` and :data:`FIELDS`)."""
     return {
         "points": out.points,
         "item_id": out.item.id if out.item else None,
@@ -56,8 +61,8 @@ def priced(profile_id: str, body: s.ViolationIn) -> dict[str, Any]:
         "act": out.item.act if out.item else None,
         "basis": out.basis,
         "exception_reason": out.reason or None,
-        "act_id": body.act_id,
-        "inspection_id": body.inspection_id,
+        "act_id": act_id,
+        "inspection_id": inspection_id,
     }
 
 

@@ -22,7 +22,7 @@ after. A bulk import records its events set-based with :meth:`UnitOfWork.record_
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -107,6 +107,10 @@ class UnitOfWork:
         """Recompute now what was recorded so far, inside the transaction, so what the write
         reads next (stored outcomes) reflects it. The commit recomputes what comes after."""
         await self._recompute.run()
+
+    def on_progress(self, report: Callable[[int, int], None]) -> None:
+        """Be told (re-judged, of how many) as the recompute works through practitioners."""
+        self._recompute.progress = report
 
     @property
     def written(self) -> list[Written]:

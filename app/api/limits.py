@@ -2,7 +2,8 @@
 (POST, PUT, PATCH) passes four gates before the application sees it, each refusing at once:
 
 1. its headers: a Content-Length over ``max_body_bytes`` → 413; no, or more than one,
-   ``Content-Type``, or one that is not JSON → 415 (of two, this guard once read the last and
+   ``Content-Type``, or one that is not JSON → 415 (except a spreadsheet sent to
+   ``POST /v1/admin/imports``, which may be as large as ``max_upload_bytes``) (of two, this guard once read the last and
    the fast path the first: one request, two meanings);
 2. its key, from the in-memory key store: none, more than one ``Authorization`` header, or an
    unknown or revoked key → 401 before a byte of the body is read — every route that takes a
@@ -37,6 +38,17 @@ PRINCIPAL = "claimgate.principal"  # scope keys: the caller, and the body read a
 BODY = "claimgate.body"
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+UPLOAD_PATH = "/v1/admin/imports"  # the one route whose body is a file, not JSON
+UPLOAD_TYPES = frozenset(
+    {
+        b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        b"application/vnd.ms-excel",
+        b"text/csv",
+        b"text/tab-separated-values",
+        b"text/plain",
+        b"application/octet-stream",
+    }
+)
 _HEALTH = frozenset({"/healthz", "/readyz"})
 _CHALLENGE = (b"www-authenticate", b"Bearer")
 
@@ -75,10 +87,22 @@ _OVERLOADED = _problem(
 
 class EdgeGuard:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, max_inflight: int, max_reading: int
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_inflight: int,
+        max_reading: int,
+        max_upload_bytes: int = 64 << 20,
     ) -> None:
         self.app = app
         self.max_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self._upload_too_large = _problem(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            "Payload too large",
+            f"the file exceeds {max_upload_bytes} bytes (CLAIMGATE_IMPORT_MAX_BYTES)",
+        )
         self.max_inflight = max_inflight
         self.max_reading = max_reading
         self.inflight = 0
@@ -101,13 +125,11 @@ class EdgeGuard:
                 return
             await self._admitted(scope, receive, send)
             return
-        ctype = auth = None
+        ctype = auth = length = None
         types = keys = 0
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    await _send(send, 413, self._too_large)
-                    return
+                length = value
             elif name == b"content-type":
                 ctype, types = value, types + 1
             elif name == b"authorization":
@@ -116,7 +138,13 @@ class EdgeGuard:
             await _send(send, 415, _TWO_TYPES if types else _NOT_JSON)
             return
         media = ctype.split(b";", 1)[0].strip().lower()
-        if media != b"application/json" and not media.endswith(b"+json"):
+        # a spreadsheet import (app.interchange) sends the file itself, and files are larger
+        upload = scope["path"] == UPLOAD_PATH and media in UPLOAD_TYPES
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send(send, 413, self._too_large if not upload else self._upload_too_large)
+            return
+        if not upload and media != b"application/json" and not media.endswith(b"+json"):
             await _send(send, 415, _NOT_JSON)
             return
         if keys > 1:
@@ -142,13 +170,13 @@ class EdgeGuard:
             if msg["type"] == "http.request" and not msg.get("more_body", False):
                 body: bytes | None = msg.get("body", b"")  # the usual case: one message
             else:
-                body = await self._read_rest(msg, receive)
+                body = await self._read_rest(msg, receive, limit)
         finally:
             self.reading -= 1
         if body is None:
             return  # gone, or timed out by the protocol, which has answered 408
-        if len(body) > self.max_bytes:
-            await _send(send, 413, self._too_large)
+        if len(body) > limit:
+            await _send(send, 413, self._too_large if not upload else self._upload_too_large)
             return
         if self.inflight >= self.max_inflight:
             self.refused_overload += 1
@@ -170,7 +198,7 @@ class EdgeGuard:
         finally:
             self.inflight -= 1
 
-    async def _read_rest(self, msg: Message, receive: Receive) -> bytes | None:
+    async def _read_rest(self, msg: Message, receive: Receive, limit: int) -> bytes | None:
         """The body from its first message on; None when the client went away. Stops reading
         once past the size limit (the caller answers 413)."""
         chunks: list[bytes] = []
@@ -179,7 +207,7 @@ class EdgeGuard:
             chunk: bytes = msg.get("body", b"")
             chunks.append(chunk)
             seen += len(chunk)
-            if seen > self.max_bytes or not msg.get("more_body", False):
+            if seen > limit or not msg.get("more_body", False):
                 return b"".join(chunks)
             msg = await receive()
         return None

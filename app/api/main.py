@@ -16,6 +16,7 @@ from app.api.limits import EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
+from app.interchange.endpoints import router as interchange_router
 from app.settings import Settings, get_settings
 
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(checks_router)
     app.include_router(admin_router)
+    app.include_router(interchange_router)
     app.include_router(health_router)
     app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
     app.add_middleware(
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_inflight=settings.max_inflight,
         max_reading=settings.max_reading,
+        max_upload_bytes=settings.import_max_bytes,
     )
     app.add_middleware(problems.ContainErrors)  # outermost: nothing unhandled reaches the server
     return app

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -79,6 +80,8 @@ practitioners = Table(
     Column("name", Text, nullable=False),
     Column("id_digest", String(32), nullable=True, index=True),
     Column("id_masked", String(20), nullable=True),
+    # a roster's other columns (性别, 职称, 证书编码 …; app.interchange), never a phone number
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -12,6 +12,7 @@ Lock order is practitioners before institutions, each sorted, so writes never de
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,8 @@ class Recompute:
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
     written: list[Written] = field(default_factory=list)
+    # (practitioners re-judged, of how many): a long import's progress bar
+    progress: Callable[[int, int], None] | None = None
 
     async def run(self) -> list[Written]:
         """Recompute everything collected so far; a second call only does what came after."""
@@ -76,6 +79,8 @@ class Recompute:
         touched: set[str] = set()
         for i in range(0, len(tokens), 500):
             touched |= await self._practitioner_chunk(tokens[i : i + 500])
+            if self.progress is not None:
+                self.progress(min(i + 500, len(tokens)), len(tokens))
         return touched
 
     async def _practitioner_chunk(self, tokens: list[str]) -> set[str]:
