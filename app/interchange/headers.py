@@ -117,7 +117,7 @@ def find(sheet: Sheet, columns: tuple[Column, ...]) -> Layout | None:
 def _spelled(sheet: Sheet, i: int, depth: int, col: int) -> str:
     parts = []
     for k in range(i, i + depth):
-        v = " ".join(_upper_filled(sheet, k, col + 1)[col].split())
+        v = "".join(_upper_filled(sheet, k, col + 1)[col].split())
         if v and v not in parts:
             parts.append(v)
     return "".join(parts)

@@ -149,10 +149,10 @@ async def run(
     idempotency_key: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """The import, all or nothing, once per key; (status, answer)."""
+    """The import, all or nothing, once per key; (status, answer). Rows refused while
+    reading are still checked against the database with the others, so the report names
+    every problem at once."""
     report, records = parsed
-    if not report.ok:
-        raise ImportRefused(report)
     key = idempotency_key or req.default_key()
     write = Write(context, SCOPE, 201, key, fingerprint(secret, PATH, req.options()))
     return await writes.run(write, _apply, req, report, records, secret, progress)

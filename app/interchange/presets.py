@@ -292,16 +292,24 @@ def _attributes(row: Row) -> dict[str, str]:
     return out
 
 
-def _balance(row: Row, person: Person) -> None:
-    person.points = row.get("points", lambda r: cells.whole(r, 0, 100))
-    person.status = row.choice("status", STATUS_WORDS, "服务状态")
-    person.status_since = row.get("status_since", cells.day)
-    person.status_until = _end(row.get("status_until", cells.day))
-    if (person.status_since or person.status_until) and not person.status:
-        key = "status_since" if person.status_since else "status_until"
-        row.problem(key, "服务状态为有效时不应填写状态日期")
-    if person.status_since and person.status_until and person.status_until <= person.status_since:
+Balance = tuple[int | None, CarriedStatus | None, dt.date | None, dt.date | None]
+
+
+def _balance(row: Row) -> Balance:
+    """累计扣分, 服务状态 and the status's dates, read (and checked) whatever else fails."""
+    points = row.get("points", lambda r: cells.whole(r, 0, 100))
+    status = row.choice("status", STATUS_WORDS, "服务状态")
+    since = row.get("status_since", cells.day)
+    until = _end(row.get("status_until", cells.day))
+    if (since or until) and row.has("status") and not status:
+        row.problem("status_since" if since else "status_until", "服务状态为有效时不应填写状态日期")
+    if since and until and until <= since:
         row.problem("status_until", "状态截止日期早于状态起始日期")
+    return points, status, since, until
+
+
+def _carry(person: Person, balance: Balance) -> None:
+    person.points, person.status, person.status_since, person.status_until = balance
 
 
 def _institution(row: Row) -> tuple[str | None, str | None]:
@@ -353,10 +361,11 @@ def read_weihai(row: Row) -> Person | None:
     if category is None and not row.has("category"):
         row.problem("category", "必填，不能为空")
     department = row.need("department", cells.text)
+    balance = _balance(row)
     person = _person(row, institution, inst_name, id_number, category, department, "department")
     if person is not None:
         person.id_number = id_number
-        _balance(row, person)
+        _carry(person, balance)
     return person if row.ok else None
 
 
@@ -413,6 +422,7 @@ def read_claimgate(row: Row) -> Person | None:
     if department is None:
         row.problem("department", "科室代码与科室名称至少填写一项")
     id_number = row.get("id_number", cells.id_number)
+    balance = _balance(row)
     person = _person(row, institution, inst_name, code, category, department, key)
     if person is None:
         return None
@@ -435,7 +445,7 @@ def read_claimgate(row: Row) -> Person | None:
         first, last = row.get(a, cells.day), row.get(b, cells.day)
         if first and last and last < first:
             row.problem(b, "截止日期早于起始日期")
-    _balance(row, person)
+    _carry(person, balance)
     return person if row.ok else None
 
 
