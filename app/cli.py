@@ -1,4 +1,5 @@
-"""The ``claimgate`` command: serve, sync, migrate, cache, keys, demo, simulate."""
+"""The ``claimgate`` command: serve, sync, migrate, cache, keys, demo, simulate, import,
+template."""
 
 from __future__ import annotations
 
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("simulate", help="what-if: run the policy engine on a JSON file of events")
     sm.add_argument("file")
     sm.set_defaults(fn=cmd_simulate)
+    from app.interchange.cli import add_commands
+
+    add_commands(sub)
     return p
 
 
