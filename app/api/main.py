@@ -16,6 +16,8 @@ from app.api.limits import EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
+from app.interfaces.national.endpoints import NationalFastPath
+from app.interfaces.national.endpoints import router as national_router
 from app.settings import Settings, get_settings
 
 
@@ -55,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(checks_router)
     app.include_router(admin_router)
+    app.include_router(national_router)
     app.include_router(health_router)
     app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
+    app.add_middleware(NationalFastPath)
     app.add_middleware(
         EdgeGuard,
         max_body_bytes=settings.max_body_bytes,
