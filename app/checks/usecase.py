@@ -49,8 +49,20 @@ from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_hea
 from app.errors import Forbidden, PayloadTooLarge
 
 CHECK_ROLES = ("his", "gateway")
-# Lines arrive normalised (upper case, ASCII digits): anything else is a local code.
+# Lines arrive normalised (upper case, ASCII digits): anything else is a local code. The answer
+# is remembered per code (a city has a few thousand institutions), so a national line costs a
+# dict lookup, not a pattern match: 15 ns against 110 (docs/performance.md).
 _NATIONAL = re.compile(r"[HP][0-9]{11}").fullmatch
+_SHAPES: dict[str, bool] = {}
+
+
+def _national(code: str) -> bool:
+    known = _SHAPES.get(code)
+    if known is None:
+        if len(_SHAPES) >= 65_536:  # bounded: codes nobody knows may be sent at will
+            _SHAPES.clear()
+        known = _SHAPES[code] = _NATIONAL(code) is not None
+    return known
 
 
 class AttemptSink(Protocol):
@@ -123,7 +135,7 @@ class CheckUseCase:
     async def answer_one(self, principal: Principal, line: Line) -> bytes:
         """The answer to one check, as the contract's JSON bytes."""
         degraded = False
-        if not _NATIONAL(line.institution):
+        if not (_SHAPES.get(line.institution) or _national(line.institution)):
             (line,), degraded = await self._resolved([line])
         if not principal.may_check(line.institution):
             raise Forbidden(
@@ -168,7 +180,7 @@ class CheckUseCase:
         """The institution a request names, resolved like a line's and authorised like one
         (403 ``INSTITUTION_FORBIDDEN`` naming ``field``); a local code nobody knows comes back
         as it is. For an adapter's request that is about an institution but judges no line."""
-        if not _NATIONAL(code):
+        if not _national(code):
             found, _ = await self.checks.institutions_of([code])
             code = found[code] or code
         if not principal.may_check(code):
@@ -186,7 +198,8 @@ class CheckUseCase:
         alias was read from PostgreSQL (the answer's source is then ``database``)."""
         self._within_limit(lines)
         degraded = False
-        if not all(_NATIONAL(ln.institution) for ln in lines):
+        # The distinct codes: a batch names a few institutions, however many lines it has.
+        if not all(_SHAPES.get(c) or _national(c) for c in {ln.institution for ln in lines}):
             lines, degraded = await self._resolved(lines)
         self.authorise(principal, lines)
         return lines, degraded
@@ -194,7 +207,7 @@ class CheckUseCase:
     async def _resolved(self, lines: Sequence[Line]) -> tuple[list[Line], bool]:
         """Each line with a local institution code rewritten to the national code its alias
         names; one without an alias is left as sent (judged ``INSTITUTION_UNKNOWN``)."""
-        local = sorted({ln.institution for ln in lines if not _NATIONAL(ln.institution)})
+        local = sorted(c for c in {ln.institution for ln in lines} if not _national(c))
         found, source = await self.checks.institutions_of(local)
         out = [
             ln if (code := found.get(ln.institution)) is None else replace(ln, institution=code)

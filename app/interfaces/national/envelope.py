@@ -24,8 +24,9 @@ a number); dates as strings only (a number is not read as a timestamp, docs/cont
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -253,13 +254,21 @@ def read(body: Any, infno_in_path: str | None) -> Envelope:
 
 
 # -- answers ----------------------------------------------------------------------------------
+_clock: tuple[int, str] = (0, "")
+
+
 def now() -> str:
-    return datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    """``yyyy-MM-dd HH:mm:ss`` in Asia/Shanghai, formatted once a second."""
+    global _clock
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock = (second, datetime.fromtimestamp(second, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"))
+    return _clock[1]
 
 
 def _head(received_at: str) -> Obj:
     return {
-        "inf_refmsgid": uuid.uuid4().hex,
+        "inf_refmsgid": os.urandom(16).hex(),
         "refmsg_time": received_at,
         "respond_time": now(),
         "enctype": "",
