@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from loadtests.dataset import Dataset
+from tests import national_payloads as n
 
 ORDERS = 20
 
@@ -35,91 +36,39 @@ def _groups(data: Dataset, count: int) -> list[list[dict[str, Any]]]:
 
 
 def _message(group: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    """A 3101 as public HIS code builds it (tests/national_payloads.py names the sources)."""
-    inst = group[0]["institution_code"]
+    """A 3101 as public HIS code builds it (the builders of tests/national_payloads.py, which
+    name their sources), one encounter whose orders are the group's lines."""
+    inst, first = group[0]["institution_code"], group[0]
     orders = [
-        {
-            "rx_id": f"RX{k:05d}{i:02d}",
-            "rxno": f"CF{k:05d}",
-            "grpno": str(i),
-            "long_drord_flag": "0",
-            "hilist_type": "101",
-            "chrg_type": "09",
-            "drord_bhvr": "0",
-            "hilist_code": "86901201000526",
-            "hilist_name": "氯化钠注射液",
-            "hilist_lv": "01",
-            "hilist_pric": "1.50",
-            "hosplist_code": "10512",
-            "hosplist_name": "氯化钠注射液",
-            "cnt": "1.00",
-            "pric": "1.5000",
-            "sumamt": "1.50",
-            "ownpay_amt": "0",
-            "selfpay_amt": "0",
-            "spec": "250ml",
-            "spec_unt": "瓶",
-            "drord_begn_date": f"{ln['service_date']} 09:46:47",
-            "drord_stop_date": "",
-            "drord_dept_codg": ln["department_code"],
-            "drord_dept_name": "科室",
-            "drord_dr_codg": ln["practitioner_code"],
-            "drord_dr_name": "医师",
-            "drord_dr_profttl": "2",
-            "curr_drord_flag": "1",
-        }
+        n.order(
+            f"RX{k:05d}{i:02d}",
+            rxno=f"CF{k:05d}",
+            grpno=str(i),
+            drord_begn_date=f"{ln['service_date']} 09:46:47",
+            drord_dept_codg=ln["department_code"],
+            drord_dr_codg=ln["practitioner_code"],
+        )
         for i, ln in enumerate(group)
     ]
-    encounter = {
-        "fsi_diagnose_dtos": [],
-        "fsi_order_dtos": orders,
-        "fsi_operation_dtos": [],
-        "mdtrt_id": f"MZ{k:08d}",
-        "medins_id": inst,
-        "medins_name": "压测医院",
-        "medins_admdvs": inst[1:7],
-        "medins_type": "A1",
-        "medins_lv": "05",
-        "adm_date": f"{group[0]['service_date']} 09:40:00",
-        "dscg_date": f"{group[0]['service_date']} 09:40:00",
-        "dr_codg": group[0]["practitioner_code"],
-        "adm_dept_codg": group[0]["department_code"],
-        "med_mdtrt_type": "1",
-        "med_type": "11",
-        "matn_stas": "0",
-        "insutype": "310",
-        "reim_flag": "1",
-        "out_setl_flag": "2",
-    }
-    patient = {
-        "fsi_encounter_dtos": [encounter],
-        "patn_id": f"BR{k:07d}",
-        "patn_name": "患者",
-        "gend": "1",
-        "brdy": "1980-01-01",
-        "poolarea": inst[1:7],
-        "curr_mdtrt_id": f"MZ{k:08d}",
-    }
-    return {
-        "infno": "3101",
-        "msgid": f"{inst}20261123093000{k % 10_000:04d}",
-        "mdtrtarea_admvs": inst[1:7],
-        "insuplc_admdvs": inst[1:7],
-        "recer_sys_code": "HIS",
-        "dev_no": "",
-        "dev_safe_info": "",
-        "cainfo": "",
-        "signtype": "",
-        "infver": "V1.0",
-        "opter_type": "2",
-        "opter": "1001",
-        "opter_name": "收费员",
-        "inf_time": "2026-11-23 09:30:00",
-        "fixmedins_code": inst,
-        "fixmedins_name": "压测医院",
-        "sign_no": "",
-        "input": {"data": {"patient_dtos": [patient], "task_id": f"T{k}", "trig_scen": "2"}},
-    }
+    encounter = n.encounter(
+        orders,
+        mdtrt_id=f"MZ{k:08d}",
+        medins_id=inst,
+        medins_admdvs=inst[1:7],
+        adm_date=f"{first['service_date']} 09:40:00",
+        dscg_date=f"{first['service_date']} 09:40:00",
+        dr_codg=first["practitioner_code"],
+        adm_dept_codg=first["department_code"],
+        med_type="11",
+    )
+    return n.review(
+        "3101",
+        [encounter],
+        fixmedins_code=inst,
+        msgid=f"{inst}20261123093000{k % 10_000:04d}",
+        mdtrtarea_admvs=inst[1:7],
+        insuplc_admdvs=inst[1:7],
+    )
 
 
 def bodies(data: Dataset, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from tests import factories as f
 from tests.conftest import Harness, Servers, make_settings, reset, start_harness
@@ -21,10 +20,7 @@ COUNTED = ("institution_aliases", "aliases", "events", "audit_log", "projections
 
 
 async def _counts(h: Harness) -> dict[str, int]:
-    async with h.runtime.engine.connect() as conn:
-        return {
-            t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in COUNTED
-        }
+    return await f.counts(h, COUNTED)
 
 
 async def _put(h: Harness, local: str, inst: str) -> Any:

@@ -6,6 +6,7 @@ institution through an alias — and the clerk's 3103 disposition listed for the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -76,10 +77,7 @@ def _by_rx(findings: list[Any]) -> dict[str | None, set[tuple[str, str]]]:
 
 
 async def _counts(h: Harness) -> dict[str, int]:
-    async with h.runtime.engine.connect() as conn:
-        return {
-            t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in COUNTED
-        }
+    return await f.counts(h, COUNTED)
 
 
 @pytest.mark.parametrize("infno", ["3101", "3102"])
@@ -376,13 +374,16 @@ async def test_infno_in_the_url_and_in_the_envelope_must_agree(h: Harness) -> No
 
 
 async def test_a_key_of_another_role_learns_nothing_of_its_body(h: Harness) -> None:
-    r = await h.client.post(
-        "/v1/national/3101",
-        content=b"{not json",
-        headers={**h.auth("agency"), "Content-Type": "application/json"},
-    )
-    assert r.status_code == 200
-    assert r.json()["err_msg"].startswith("ROLE_FORBIDDEN: ")
+    """Keys are refused as on every route, in problem+json, before the body is looked at."""
+    for path in ("/v1/national/3101", "/v1/national"):
+        r = await h.client.post(
+            path,
+            content=b"{not json",
+            headers={**h.auth("agency"), "Content-Type": "application/json"},
+        )
+        assert r.status_code == 403
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "ROLE_FORBIDDEN"
     r = await h.client.post("/v1/national/3101", json={}, headers={"Content-Type": "x"})
     assert r.status_code in (401, 415)
     assert r.headers["content-type"] == "application/problem+json"
@@ -427,3 +428,30 @@ async def test_checks_under_a_sanctioned_code_are_recorded_as_from_any_check(h: 
     items = r.json()["items"]
     assert [(i["claim_id"], i["reasons"]) for i in items] == [("RX-7", ["PRACTITIONER_TERMINATED"])]
     assert items[0]["decision_id"] == ans.findings()[0].jr_id
+
+
+async def test_personal_data_is_kept_nowhere_in_clear(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A patient's name and a doctor sent by resident ID number (威海 uses them as service
+    codes; here nobody knows this one): the answer names the finding, the record keeps a keyed
+    hash, no log line or error carries either."""
+    caplog.set_level(logging.DEBUG)
+    await _world(h)
+    rid = "371002198001010010"
+    msg = n.review("3101", [n.encounter([n.order("RX-1", drord_dr_codg=rid)])])
+    async with _client(h) as gate:
+        ans = await gate.national(msg)
+        bad = n.review("3101", [n.encounter([n.order("RX-1", drord_begn_date=rid)])])
+        with pytest.raises(NationalRefused) as refused:
+            await gate.national(bad)
+    assert [x.rule_id for x in ans.findings()] == ["PRACTITIONER_UNKNOWN"]
+    assert rid not in refused.value.err_msg
+    await h.runtime.national.findings.flush()
+    async with h.runtime.engine.connect() as conn:
+        rows = [tuple(r) for r in await conn.execute(text("SELECT * FROM national_findings"))]
+    assert len(rows) == 1
+    assert any(str(v).startswith("ID:") for v in rows[0])
+    assert rid not in repr(rows)
+    assert rid not in caplog.text
+    assert n.PATIENT["patn_name"] not in caplog.text

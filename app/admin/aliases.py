@@ -64,14 +64,18 @@ async def department_aliases_among(
     return {(i, c) for i, c in rows} & wanted
 
 
+def collides(message: str, field: str) -> InvalidField:
+    """A local code that is, or could be, a real code (422 ``ALIAS_COLLIDES``)."""
+    return InvalidField(message, field=field, code=COLLIDES)
+
+
 def refuse_practitioner_shape(local: str, field: str) -> None:
     """A local practitioner code shaped like a real one could stand in for it: refused."""
     if codes.is_national_practitioner(local) or codes.looks_like_resident_id(local):
-        raise InvalidField(
+        raise collides(
             "a local practitioner code may not have the shape of a national practitioner "
             "code or a resident ID number: it could stand in for a real practitioner",
-            field=field,
-            code=COLLIDES,
+            field,
         )
 
 

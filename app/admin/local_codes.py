@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
 from app.admin import schemas as s
-from app.admin.aliases import COLLIDES, refuse_practitioner_shape
+from app.admin.aliases import collides, refuse_practitioner_shape
 from app.admin.lookups import lock_institution
 from app.admin.unit_of_work import Audit, UnitOfWork
 from app.db.any_of import any_of
@@ -42,11 +42,10 @@ TAKEN = "ALIAS_TAKEN"
 
 def refuse_institution_shape(local: str, field: str) -> None:
     if codes.is_national_institution(local):
-        raise InvalidField(
+        raise collides(
             "a local institution code may not have the shape of a national institution code: "
             "it could stand in for a real institution",
-            field=field,
-            code=COLLIDES,
+            field,
         )
 
 
@@ -89,12 +88,19 @@ async def put_institution_alias(
     await lock_institution(uow.conn, inst, "body.institution_code")
     if await _claim(uow.conn, inst, [local]):
         raise _taken("path.local_code")
+    return await _recorded(uow, "set", inst, local)
+
+
+async def _recorded(uow: UnitOfWork, change: str, inst: str, local: str) -> dict[str, Any]:
+    """The ledger event and audit row of one alias set or removed; its document rewritten."""
     await uow.record(
-        "institution_alias_set",
+        f"institution_alias_{change}",
         {"local_code": local},
         institution=inst,
         institution_alias=local,
-        audit=Audit("institution_alias.put", f"{inst}/{local}"),
+        audit=Audit(
+            f"institution_alias.{'put' if change == 'set' else 'delete'}", f"{inst}/{local}"
+        ),
     )
     return {"local_code": local, "institution_code": inst}
 
@@ -109,14 +115,7 @@ async def delete_institution_alias(uow: UnitOfWork, local: str) -> dict[str, Any
     ).scalar_one_or_none()
     if inst is None:
         raise NotFound("no institution alias with this local code", code="ALIAS_NOT_FOUND")
-    await uow.record(
-        "institution_alias_removed",
-        {"local_code": local},
-        institution=inst,
-        institution_alias=local,
-        audit=Audit("institution_alias.delete", f"{inst}/{local}"),
-    )
-    return {"local_code": local, "institution_code": inst}
+    return await _recorded(uow, "removed", inst, local)
 
 
 async def list_institution_aliases(
@@ -158,11 +157,10 @@ async def _department_targets(
     out = []
     for i, e in enumerate(entries):
         if e.local_code in real:
-            raise InvalidField(
+            raise collides(
                 "this code is a department of the institution; an alias may not stand in "
                 "for a real department code",
-                field=f"body.departments.{i}.local_code",
-                code=COLLIDES,
+                f"body.departments.{i}.local_code",
             )
         target = codes.normalize(e.target)
         if target not in real:

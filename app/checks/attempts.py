@@ -84,11 +84,13 @@ class BufferedRecorder:
     def __init__(
         self,
         engine: AsyncEngine,
+        pii_secret: str,
         *,
         capacity: int = 100_000,
         interval_s: float = 0.2,
     ) -> None:
         self.engine = engine
+        self.pii_secret = pii_secret  # for the practitioner tokens the rows keep
         self.interval_s = interval_s
         self.capacity = capacity
         self._buf: deque[Row] = deque(maxlen=capacity)
@@ -219,17 +221,6 @@ class BufferedRecorder:
 class AttemptRecorder(BufferedRecorder):
     table = sanctioned_attempts
     label = "sanctioned-attempt"
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        pii_secret: str,
-        *,
-        capacity: int = 100_000,
-        interval_s: float = 0.2,
-    ) -> None:
-        super().__init__(engine, capacity=capacity, interval_s=interval_s)
-        self.pii_secret = pii_secret
 
     def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None:
         """Called for an answer with sanction codes among its reasons (Verdict.sanctions)."""

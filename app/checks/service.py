@@ -144,6 +144,12 @@ class CheckService:
                 behind=self.mirror_behind, regressed=True, verified=self.mirror_verified
             )
 
+    def _redis_failed(self, exc: BaseException) -> None:
+        """Redis did not answer: PostgreSQL answers, and Redis is not asked again for a while
+        (a dead Redis must not cost a timeout per check)."""
+        log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
+        self._redis_down_until = time.monotonic() + self.redis_retry_s
+
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(
         self, keys: list[str], marker: int
@@ -312,8 +318,7 @@ class CheckService:
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:
-                log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
-                self._redis_down_until = time.monotonic() + self.redis_retry_s
+                self._redis_failed(exc)
         try:
             got, _ = await self._fetch_db(keys, NO_MARKER)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -333,8 +338,7 @@ class CheckService:
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:
-                log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
-                self._redis_down_until = time.monotonic() + self.redis_retry_s
+                self._redis_failed(exc)
         try:
             answers = await self._judge(lines, tokens, self._fetch_db)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:

@@ -8,7 +8,8 @@ No request model: the body is read here (or by :class:`NationalFastPath`, in fro
 routes), strictly (a member given twice, NaN, a body not in
 UTF-8 are refused), and every refusal of it — not JSON, a missing or wrong field — is answered
 in the platform's envelope, never as FastAPI's 422. The key and the transport are judged
-before, by the edge guard (401, 413, 415, 503 ``OVERLOADED``, problem+json as on every route).
+before, by the edge guard (401, 413, 415, 503 ``OVERLOADED``), and its role here (403): in
+problem+json, as on every route.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.bodies import duplicate_key
-from app.api.deps import authenticate, runtime
+from app.api.deps import admits, authorize, runtime
 from app.api.limits import BODY, PRINCIPAL
 from app.auth.keys import Principal
+from app.checks.usecase import CHECK_ROLES
 from app.interfaces.national import envelope as e
 from app.interfaces.national.service import NationalService
 
@@ -109,7 +111,8 @@ async def _handle(
 
 
 async def _answer(request: Request, infno: str | None) -> Response:
-    principal = authenticate(request)
+    # A key of another role is refused as on every route (403 problem+json), before the body.
+    principal = authorize(request, CHECK_ROLES)
     status, out = await _handle(runtime(request).national, principal, await request.body(), infno)
     headers = {"Retry-After": "1"} if status == 503 else None
     return Response(out, status_code=status, media_type="application/json", headers=headers)
@@ -135,6 +138,7 @@ class NationalFastPath:
             or not path.startswith(PREFIX)
             or body is None
             or principal is None
+            or principal.role not in CHECK_ROLES  # the routes refuse it
         ):
             await self.app(scope, receive, send)
             return
@@ -157,12 +161,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=NationalAnswer, openapi_extra=_BODY, responses=_RESPONSES)
+@admits(*CHECK_ROLES)
 async def national(request: Request) -> Response:
     """A 3101/3102/2204/2301/3103 message, dispatched by its ``infno``."""
     return await _answer(request, None)
 
 
 @router.post("/{infno}", response_model=NationalAnswer, openapi_extra=_BODY, responses=_RESPONSES)
+@admits(*CHECK_ROLES)
 async def national_infno(infno: str, request: Request) -> Response:
     """The message named in the URL; the envelope's ``infno`` must be the same."""
     return await _answer(request, infno)

@@ -77,17 +77,6 @@ class FindingRecorder(BufferedRecorder):
     table = national_findings
     label = "national-finding"
 
-    def __init__(
-        self,
-        engine: Any,
-        pii_secret: str,
-        *,
-        capacity: int = 100_000,
-        interval_s: float = 0.2,
-    ) -> None:
-        super().__init__(engine, capacity=capacity, interval_s=interval_s)
-        self.pii_secret = pii_secret
-
     def note(self, infno: str, line: Line, verdict: LineVerdict, claim_ref: str | None) -> None:
         """A decision answered in the platform's shape; kept only when it found something.
         ``line`` carries the institution as judged (an alias resolved)."""

@@ -77,7 +77,9 @@ class NationalService:
         return 200, e.answer(output, received_at, warn)
 
     def authorise(self, principal: Principal) -> None:
-        """Refuse a key of another role, before its body is read."""
+        """Refuse a key of another role, before its body is read. (Over HTTP the route has
+        refused it already, 403 as on every route; this keeps the service safe to call
+        from elsewhere.)"""
         if principal.role not in CHECK_ROLES:
             raise e.Refused(
                 "ROLE_FORBIDDEN",
