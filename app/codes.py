@@ -4,7 +4,7 @@ National formats (国家医保信息业务编码):
 - institution: ``H`` (hospital) or ``P`` (pharmacy) + 6-digit division + 5-digit sequence
 - practitioner: ``D`` doctor, ``N`` nurse, ``HY`` pharmacist, ``HJ`` technician + 6 + 6 digits
 - resident ID (GB 11643-1999), used as the service code where a region says so (威海)
-Local codes (a hospital's own department or staff numbers) are short ASCII tokens.
+Local codes (a hospital's own department, staff or institution numbers) are short ASCII tokens.
 
 Digits are ASCII ``[0-9]`` everywhere: ``\\d`` also matches Arabic-Indic (``٣``), Devanagari and
 other decimal digits, which NFKC leaves as they are, so ``D٣٧٠٨٠٢١٠٠٠٠٦`` would pass as a code
@@ -51,6 +51,10 @@ def looks_like_resident_id(code: str) -> bool:
 
 def is_national_practitioner(code: str) -> bool:
     return PRACTITIONER_RE.match(code) is not None
+
+
+def is_national_institution(code: str) -> bool:
+    return INSTITUTION_RE.match(code) is not None
 
 
 def category_of_national_code(code: str) -> str | None:

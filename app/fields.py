@@ -81,6 +81,16 @@ def _institution(v: str) -> str:
     return v
 
 
+def _any_institution(v: str) -> str:
+    if codes.INSTITUTION_RE.match(v) or codes.LOCAL_CODE_RE.match(v):
+        return v  # a local code: resolved through the agency's institution aliases
+    raise ValueError(
+        "must be a national institution code (H or P + 6-digit division + 5-digit sequence, "
+        "e.g. H37080200001) or a local code registered as an institution alias (1-32 "
+        "characters of A-Z, 0-9, '.', '_' or '-')"
+    )
+
+
 def _local(v: str) -> str:
     if not codes.LOCAL_CODE_RE.match(v):
         raise ValueError("must be 1-32 characters of A-Z, 0-9, '.', '_' or '-'")
@@ -163,6 +173,9 @@ def _violation_id(v: str) -> str:
 
 InstitutionCode = Annotated[
     str, BeforeValidator(_norm), Field(max_length=40), AfterValidator(_institution)
+]
+AnyInstitutionCode = Annotated[
+    str, BeforeValidator(_norm), Field(max_length=40), AfterValidator(_any_institution)
 ]
 LocalCode = Annotated[str, BeforeValidator(_norm), Field(max_length=40), AfterValidator(_local)]
 NationalPractitionerCode = Annotated[

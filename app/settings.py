@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     attempts_buffer_size: int = Field(
         100_000, ge=1, description="sanctioned-attempt records held while PostgreSQL is away"
     )
+    national_emergency_med_types: str = Field(
+        "13,24",
+        pattern=r"^[0-9]{2,6}(,[0-9]{2,6})*$",
+        description="医疗类别 (med_type) codes the national interface reads as an emergency "
+        "(13 急诊, 24 急诊转住院); a region adds its own codes",
+    )
     key_refresh_interval_s: float = Field(
         5.0, gt=0, description="API keys are reloaded at least this often"
     )

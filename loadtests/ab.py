@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import statistics
 import subprocess
 import tarfile
@@ -75,6 +76,13 @@ def export(rev: str, into: Path) -> Path:
         fh.seek(0)
         with tarfile.open(fileobj=fh) as tar:
             tar.extractall(tree, filter="data")
+    # Both builds serve one database, which B has migrated: A must know B's revisions too, or
+    # its start (which migrates to head) cannot place the database. Sound for additive
+    # revisions (new tables, new indexes), which an older build does not read.
+    versions = servers.ROOT / "migrations" / "versions"
+    for script in versions.glob("*.py"):
+        if not (tree / "migrations" / "versions" / script.name).exists():
+            shutil.copy(script, tree / "migrations" / "versions" / script.name)
     return tree
 
 

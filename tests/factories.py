@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy import text
 
 from tests.conftest import Harness
 
@@ -163,3 +166,11 @@ async def check_from_cache(h: Harness, tries: int = 40, **fields: Any) -> dict[s
             break
         await asyncio.sleep(0.05)
     return answer
+
+
+async def counts(h: Harness, tables: Iterable[str]) -> dict[str, int]:
+    """Rows in each table: what a refused write must leave unchanged."""
+    async with h.runtime.engine.connect() as conn:
+        return {
+            t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in tables
+        }

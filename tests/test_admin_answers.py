@@ -13,8 +13,10 @@ from pydantic import TypeAdapter
 
 from app.admin.endpoints import router
 from app.api.main import create_app
+from app.client import Client
 from app.settings import Settings
 from tests import factories as f
+from tests import national_payloads as n
 from tests.conftest import Harness
 
 WEIHAI = "H37100200001"
@@ -123,6 +125,21 @@ async def test_every_admin_route_answers_what_its_document_says(h: Harness) -> N
     await call("PUT", f"{inst}/aliases/department/NK", {"target": "A01"})
     await call("GET", f"{inst}/aliases")
     await call("DELETE", f"{inst}/aliases/practitioner/0001")
+    # Local codes: an institution alias, a bulk load; a finding answered in the national
+    # platform's shape, continued by the clerk (3103), listed as an override.
+    await call("PUT", f"{admin}/institution-aliases/011134", {"institution_code": f.INST})
+    await call("GET", f"{admin}/institution-aliases?institution_code={f.INST}")
+    codes = {"institution": ["JN01"], "practitioners": [{"local_code": "00129", "target": f.DOC}]}
+    await call("PUT", f"{inst}/local-codes", codes)
+    await call("DELETE", f"{admin}/institution-aliases/011134")
+    async with Client(http=h.client, key=h.keys["gateway"]) as gate:
+        unknown = [n.order("RX-1", drord_dr_codg="D370802000099")]
+        ans = await gate.national(n.review("3101", [n.encounter(unknown)]))
+        jr = ans.findings()[0].jr_id
+        why = {"warn_rslt_id": jr, "dspo_way": "1", "dspo_way_rea": "急诊"}
+        await gate.national(n.feedback([why]))
+    await h.runtime.national.findings.flush()
+    assert (await call("GET", f"{admin}/overrides?blocking=true"))["items"][0]["findings"]
     got = await call("GET", inst)
     assert got["departments"]
     assert got["status"]

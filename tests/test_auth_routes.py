@@ -36,12 +36,13 @@ SAMPLES = {
     "kind": "practitioner",
     "local_code": "L1",
     "day": "2026-10-01",
+    "infno": "3101",
 }
 
 
 def allowed_roles(path: str) -> set[str]:
     """The policy, written down independently of the code."""
-    if path.startswith("/v1/checks"):
+    if path.startswith(("/v1/checks", "/v1/national")):
         return {"his", "gateway"}
     if path.startswith("/v1/admin/"):
         return {"agency"}

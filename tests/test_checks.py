@@ -306,7 +306,7 @@ async def test_service_date_datetime_default_and_version(h: Harness) -> None:
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
-        ({"institution_code": "X123"}, "body.institution_code"),
+        ({"institution_code": "H3708/0200001"}, "body.institution_code"),
         ({"department_code": "内科"}, "body.department_code"),
         ({"practitioner_code": "D37!"}, "body.practitioner_code"),
         ({"service_date": "2026-02-30"}, "body.service_date"),

@@ -49,7 +49,7 @@ def _perturbed(valid: list[str]) -> st.SearchStrategy[Any]:
     return st.one_of(base, base, st.tuples(base, garble).map(lambda x: x[1](x[0])), junk)
 
 
-institutions = _perturbed(["H37080200001", "P33090100001"])
+institutions = _perturbed(["H37080200001", "P33090100001", "011134", "CDSDERMYY"])
 departments = _perturbed(["A01", "NK-2", "N.K_2", "0", "A" * 32])
 practitioners = _perturbed(
     ["D370802000001", "HY370802000001", "371002198001010010", "37100219800101001X", "0001"]

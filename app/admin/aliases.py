@@ -40,7 +40,7 @@ from app.admin.lookups import (
 )
 from app.admin.unit_of_work import Audit, UnitOfWork
 from app.db.any_of import any_of
-from app.db.tables import aliases, departments, practitioners
+from app.db.tables import aliases, departments, institution_aliases, practitioners
 from app.errors import InvalidField, NotFound
 
 Kind = Literal["practitioner", "department"]
@@ -62,6 +62,21 @@ async def department_aliases_among(
         )
     )
     return {(i, c) for i, c in rows} & wanted
+
+
+def collides(message: str, field: str) -> InvalidField:
+    """A local code that is, or could be, a real code (422 ``ALIAS_COLLIDES``)."""
+    return InvalidField(message, field=field, code=COLLIDES)
+
+
+def refuse_practitioner_shape(local: str, field: str) -> None:
+    """A local practitioner code shaped like a real one could stand in for it: refused."""
+    if codes.is_national_practitioner(local) or codes.looks_like_resident_id(local):
+        raise collides(
+            "a local practitioner code may not have the shape of a national practitioner "
+            "code or a resident ID number: it could stand in for a real practitioner",
+            field,
+        )
 
 
 def shadowed_department(field: str) -> InvalidField:
@@ -118,13 +133,7 @@ async def put_alias(
         target = target_code
     else:
         await require_institution(conn, inst, "path.code")
-        if codes.is_national_practitioner(local) or codes.looks_like_resident_id(local):
-            raise InvalidField(
-                "a local practitioner code may not have the shape of a national practitioner "
-                "code or a resident ID number: it could stand in for a real practitioner",
-                field="path.local_code",
-                code=COLLIDES,
-            )
+        refuse_practitioner_shape(local, "path.local_code")
         target = await require_practitioner(conn, target_code, secret, "body.target")
     stmt = insert(aliases).values(institution_code=inst, kind=kind, local_code=local, target=target)
     await conn.execute(
@@ -186,11 +195,20 @@ async def delete_alias(uow: UnitOfWork, inst: str, kind: Kind, local: str) -> di
 
 
 async def list_aliases(conn: AsyncConnection, inst: str) -> list[dict[str, Any]]:
+    """Every local code of the institution: its own (agency-wide, app.admin.local_codes), its
+    departments' and its staff's."""
     await require_institution(conn, inst, "path.code")
+    own = await conn.execute(
+        select(institution_aliases.c.local_code)
+        .where(institution_aliases.c.institution_code == inst)
+        .order_by(institution_aliases.c.local_code)
+    )
     rows = await conn.execute(
         select(aliases.c.kind, aliases.c.local_code, aliases.c.target, practitioners.c.display_code)
         .outerjoin(practitioners, practitioners.c.token == aliases.c.target)
         .where(aliases.c.institution_code == inst)
         .order_by(aliases.c.kind, aliases.c.local_code)
     )
-    return [{"kind": k, "local_code": lc, "target": disp or t} for k, lc, t, disp in rows]
+    return [{"kind": "institution", "local_code": lc, "target": inst} for (lc,) in own] + [
+        {"kind": k, "local_code": lc, "target": disp or t} for k, lc, t, disp in rows
+    ]

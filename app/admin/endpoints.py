@@ -24,6 +24,8 @@ from app.admin import (
     catalogues,
     credit,
     institutions,
+    local_codes,
+    overrides,
     practitioners,
     sanctions,
 )
@@ -233,6 +235,73 @@ async def delete_alias(
 @router.get("/institutions/{code}/aliases", response_model=list[o.Alias], responses=ERRORS)
 async def list_aliases(code: Inst, request: Request, _: Agency) -> Response:
     return await _read(request, aliases.list_aliases, code)
+
+
+# -- local codes: institution aliases, bulk loads ------------------------------------------------
+Local = Annotated[LocalCode, Path(description="a hospital's own code")]
+
+
+@router.put(
+    "/institution-aliases/{local_code}", response_model=o.InstitutionAlias, responses=ERRORS
+)
+async def put_institution_alias(
+    local_code: Local, body: s.InstitutionAliasIn, request: Request, p: Agency
+) -> Response:
+    """Map a hospital's own code for itself to its national code, agency-wide. Refused: a code
+    shaped like a national one (422 ``ALIAS_COLLIDES``), one another institution has (409
+    ``ALIAS_TAKEN``)."""
+    write = _write(request, p, "institution_alias.put", body)
+    return await _commit(request, write, local_codes.put_institution_alias, local_code, body)
+
+
+@router.delete(
+    "/institution-aliases/{local_code}", response_model=o.InstitutionAlias, responses=ERRORS
+)
+async def delete_institution_alias(local_code: Local, request: Request, p: Agency) -> Response:
+    write = _write(request, p, "institution_alias.delete")
+    return await _commit(request, write, local_codes.delete_institution_alias, local_code)
+
+
+@router.get("/institution-aliases", response_model=list[o.InstitutionAlias], responses=ERRORS)
+async def list_institution_aliases(
+    request: Request, _: Agency, institution_code: InstitutionCode | None = None
+) -> Response:
+    return await _read(request, local_codes.list_institution_aliases, institution_code)
+
+
+@router.put("/institutions/{code}/local-codes", response_model=o.LocalCodesLoaded, responses=ERRORS)
+async def put_local_codes(
+    code: Inst, body: s.LocalCodesIn, request: Request, p: Agency
+) -> Response:
+    """An institution's local codes of all three kinds — its own, its departments', its
+    staff's — in one transaction, all or nothing."""
+    write = _write(request, p, "local_codes.put", body)
+    return await _commit(request, write, local_codes.put_local_codes, code, body, _secret(request))
+
+
+@router.get("/overrides", response_model=o.Overrides, responses=ERRORS)
+async def list_overrides(
+    request: Request,
+    _: Agency,
+    institution_code: InstitutionCode | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
+    disposition: overrides.Disposition = "continue",
+    blocking: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Clerks' 3103 dispositions, newest first: by default the overrides (continued despite a
+    finding); ``blocking=true`` only those of blocking findings."""
+    return await _read(
+        request,
+        overrides.list_overrides,
+        institution_code,
+        since,
+        until,
+        disposition,
+        blocking,
+        limit,
+    )
 
 
 # -- practitioners, registrations, agreements ---------------------------------------------------

@@ -136,13 +136,25 @@ class DepartmentAction(InstitutionAction):
 
 
 class Alias(Out):
-    kind: Literal["practitioner", "department"]
+    kind: Literal["practitioner", "department", "institution"]
     local_code: str
     target: str = Field(description="the national code it stands for")
 
 
 class AliasWritten(Alias):
     institution_code: str
+
+
+class InstitutionAlias(Out):
+    local_code: str = Field(description="the hospital's own code for itself")
+    institution_code: str = Field(description="the national code it stands for")
+
+
+class LocalCodesLoaded(Out):
+    institution_code: str
+    institution: int = Field(description="institution aliases given")
+    departments: int = Field(description="department aliases given")
+    practitioners: int = Field(description="practitioner aliases given")
 
 
 # -- practitioners, registrations, agreements ---------------------------------------------------
@@ -317,6 +329,44 @@ class Attempt(Out):
 
 class Attempts(Out):
     items: list[Attempt]
+
+
+class OverriddenFindings(Out):
+    """What the decision's answer found (3101/3102/2204/2301), as recorded when it was sent."""
+
+    checked_at: str
+    infno: str
+    department_code: str = Field(description="national; a local code nobody knows as sent")
+    practitioner_code: str = Field(
+        description="national code or masked ID number; a local code or ID token as checked "
+        "when nobody is known under it"
+    )
+    service_date: str
+    emergency: bool
+    reasons: list[str]
+    blocking: bool
+    claim_ref: str | None = Field(description="rx_id or feedetl_sn of the order or fee row")
+
+
+class Override(Out):
+    decision_id: str = Field(description="the answer's jr_id, the 3103 warn_rslt_id")
+    institution_code: str
+    disposition: Literal["continue", "return"] = Field(
+        description="dspo_way 1 (continued despite the findings) or 2 (returned to modify)"
+    )
+    reason: str | None = Field(description="dspo_way_rea; required when continuing")
+    warn_type: str
+    opter: str | None = Field(description="the clerk's operator code (opter) as sent")
+    api_key_id: int | None
+    recorded_at: str
+    findings: OverriddenFindings | None = Field(
+        description="null when the decision's findings are not recorded (not yet, or not one "
+        "of this institution's decisions)"
+    )
+
+
+class Overrides(Out):
+    items: list[Override]
 
 
 # -- what-if and bulk ---------------------------------------------------------------------------

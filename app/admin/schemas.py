@@ -114,6 +114,32 @@ class AliasIn(Strict):
     target: Text = Field(min_length=1, max_length=40, description="the national code it stands for")
 
 
+class InstitutionAliasIn(Strict):
+    institution_code: InstitutionCode = Field(description="the national code it stands for")
+
+
+class LocalCodeIn(Strict):
+    local_code: LocalCode
+    target: Text = Field(min_length=1, max_length=40, description="the national code it stands for")
+
+
+class LocalCodesIn(Strict):
+    """An institution's local codes in bulk (app.admin.local_codes): its own codes for itself,
+    its departments' and its staff's."""
+
+    institution: list[LocalCode] = Field(default_factory=list, max_length=100)
+    departments: list[LocalCodeIn] = Field(default_factory=list, max_length=10_000)
+    practitioners: list[LocalCodeIn] = Field(default_factory=list, max_length=50_000)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not (self.institution or self.departments or self.practitioners):
+            raise ValueError(
+                "give at least one local code (institution, departments, practitioners)"
+            )
+        return self
+
+
 # a catalogue item id: the article's numbers ("4.4.4" = 济宁 §四(四)4) or a band ("10-12")
 ItemId = Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")]
 GroupId = Annotated[Text, Field(min_length=1, max_length=64)]

@@ -63,14 +63,16 @@ class UnitOfWork:
         department: str | None = None,
         occurred_on: date | None = None,
         alias: str | None = None,
+        institution_alias: str | None = None,
         also_practitioners: Iterable[str] = (),
     ) -> int:
         """Append the event, write its audit row, and mark its subjects for the recompute;
         return the event's id.
 
         ``alias``: a practitioner alias's local code at ``institution`` whose document must be
-        rewritten. ``also_practitioners``: practitioners re-judged beyond the event's own
-        subject (an institution's staff when its region, and so its profile, changes)."""
+        rewritten. ``institution_alias``: an agency-wide local institution code whose document
+        must be rewritten. ``also_practitioners``: practitioners re-judged beyond the event's
+        own subject (an institution's staff when its region, and so its profile, changes)."""
         if alias is not None and institution is None:
             raise ValueError("an alias is an institution's: pass institution= with alias=")
         entry = LedgerEntry(kind, payload, practitioner, institution, department, occurred_on)
@@ -79,16 +81,29 @@ class UnitOfWork:
         self._mark(entry)
         if alias is not None and institution is not None:
             self._recompute.aliases.add((institution, alias))
+        if institution_alias is not None:
+            self._recompute.institution_aliases.add(institution_alias)
         self._recompute.practitioners.update(also_practitioners)
         return event_id
 
-    async def record_many(self, entries: Sequence[LedgerEntry], *, audit: Audit) -> None:
+    async def record_many(
+        self,
+        entries: Sequence[LedgerEntry],
+        *,
+        audit: Audit,
+        aliases: Iterable[tuple[str, str]] = (),
+        institution_aliases: Iterable[str] = (),
+    ) -> None:
         """:meth:`record` set-based, for a bulk import: every event, one audit row for them all
-        (``audit.change`` says what was imported), every subject marked."""
+        (``audit.change`` says what was imported), every subject marked; ``aliases``
+        (institution, local code) and ``institution_aliases`` as ``record``'s ``alias`` and
+        ``institution_alias``."""
         await ledger.append_many(self.conn, self.context, entries)
         await self._audit(audit, {})
         for entry in entries:
             self._mark(entry)
+        self._recompute.aliases.update(aliases)
+        self._recompute.institution_aliases.update(institution_aliases)
 
     async def record_unledgered(
         self,

@@ -101,7 +101,8 @@ async def ops_status(
     request: Request, principal: Annotated[Principal, Depends(require("ops"))]
 ) -> Response:
     """Readiness plus the process's internals: L1 size and hit rate, degraded answers, the
-    sanctioned-attempt recorder (queued, recorded, dropped, refused, last flush), worker."""
+    sanctioned-attempt recorder (queued, recorded, dropped, refused, last flush), the national
+    interface's finding recorder (the same counts), worker."""
     rt = runtime(request)
     _, body = await readiness(rt)
     body["l1"] = {
@@ -125,6 +126,7 @@ async def ops_status(
         "checks_answer_from": "cache" if checks.cache_trusted else "database",
     }
     body["sanctioned_attempts"] = rt.attempts.status()
+    body["national_findings"] = rt.national.findings.status()
     if rt.worker is not None:
         body["sync_worker"] = {
             "drained": rt.worker.drained,

@@ -17,6 +17,8 @@ from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
 from app.interchange.endpoints import router as interchange_router
+from app.interfaces.national.endpoints import NationalFastPath
+from app.interfaces.national.endpoints import router as national_router
 from app.settings import Settings, get_settings
 
 
@@ -57,8 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checks_router)
     app.include_router(admin_router)
     app.include_router(interchange_router)
+    app.include_router(national_router)
     app.include_router(health_router)
     app.add_middleware(CheckFastPath)  # inside the edge guard: limits apply to it too
+    app.add_middleware(NationalFastPath)
     app.add_middleware(
         EdgeGuard,
         max_body_bytes=settings.max_body_bytes,

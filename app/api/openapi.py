@@ -62,6 +62,14 @@ def install(app: FastAPI) -> None:
                 for status, resp in responses.items():
                     if status[0] in "45":
                         resp["content"] = problem
+                if path.startswith("/v1/national") and "503" in responses:
+                    # GATE_UNAVAILABLE in the platform's envelope; OVERLOADED from the edge.
+                    responses["503"]["content"] = {
+                        **problem,
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/NationalAnswer"}
+                        },
+                    }
                 if path == "/readyz":
                     responses["503"] = {"description": "not ready; the same JSON as 200"}
         app.openapi_schema = doc

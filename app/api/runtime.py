@@ -23,6 +23,9 @@ from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
 from app.checks.usecase import CheckUseCase
 from app.db.engine import make_engine
+from app.interfaces.national.findings import FindingRecorder
+from app.interfaces.national.medtypes import emergency_codes
+from app.interfaces.national.service import NationalService
 from app.settings import Settings
 from app.sync.mirror import Mirror
 from app.sync.stamp import read_held, stamp_of
@@ -72,6 +75,7 @@ class Runtime:
     attempts: AttemptRecorder
     check_usecase: CheckUseCase
     writes: Writes
+    national: NationalService
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -111,8 +115,30 @@ class Runtime:
         # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
         usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
         writes = Writes(engine, Mirror(redis))
+        findings = FindingRecorder(
+            engine,
+            settings.pii_secret,
+            capacity=settings.attempts_buffer_size,
+            interval_s=settings.attempts_flush_interval_s,
+        )
+        national = NationalService(
+            usecase,
+            findings,
+            engine,
+            emergency=emergency_codes(settings.national_emergency_med_types),
+        )
         return cls(
-            settings, engine, redis, l1, KeyStore(), checks, worker, attempts, usecase, writes
+            settings,
+            engine,
+            redis,
+            l1,
+            KeyStore(),
+            checks,
+            worker,
+            attempts,
+            usecase,
+            writes,
+            national,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -180,6 +206,7 @@ class Runtime:
         )
         self.spawn(self._refresh_keys(), "key-refresh")
         self.spawn(self.attempts.run(self.stop), "attempt-recorder")
+        self.spawn(self.national.findings.run(self.stop), "national-finding-recorder")
         if self.settings.max_staleness_s > 0:
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
@@ -193,6 +220,7 @@ class Runtime:
         # Sanctioned-attempt records are evidence: write what is held before the pools close,
         # retrying within a bound (app.checks.attempts).
         await self.attempts.drain(self.settings.shutdown_timeout_s)
+        await self.national.findings.drain(self.settings.shutdown_timeout_s)
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:

@@ -48,6 +48,12 @@ def alias_key(institution: str, local_code: str) -> str:
     return f"cg:{{{institution}}}:a:{local_code}"
 
 
+def institution_alias_key(local_code: str) -> str:
+    """An agency-wide local institution code. Its own hash tag: it is read before the
+    institution it names is known, in a round trip of its own (app.checks.service)."""
+    return f"cg:ia:{{{local_code}}}"
+
+
 def known_key(practitioner_token: str) -> str:
     return f"cg:pk:{{{practitioner_token}}}"
 

@@ -86,7 +86,13 @@ class AliasDoc(TypedDict):
     t: str | None  # the practitioner's token; None once the alias was removed
 
 
-Doc = InstitutionDoc | ViewDoc | KnownDoc | AliasDoc
+class InstitutionAliasDoc(TypedDict):
+    """Key ``cg:ia:{<local code>}`` — an agency-wide local institution code."""
+
+    t: str | None  # the national institution code; None once the alias was removed
+
+
+Doc = InstitutionDoc | ViewDoc | KnownDoc | AliasDoc | InstitutionAliasDoc
 
 
 # -- cache entries ------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ The national framework (医保发〔2024〕23号) treats billing under a suspend
 as a violation in itself, so the agency needs to see every such attempt. The check only appends
 to a bounded in-memory buffer; a background task writes the buffer to PostgreSQL every
 ``interval_s`` (``CLAIMGATE_ATTEMPTS_FLUSH_INTERVAL_S``), never slowing or failing a check.
+:class:`BufferedRecorder` is that buffer and writer for any table; the findings answered in the
+national platform's shapes (app.interfaces.national.findings) are recorded the same way.
 
 Every record noted leaves the buffer in exactly one of four ways, each counted (reported by
 /v1/ops/status):
@@ -37,6 +39,7 @@ from collections import deque
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,7 +73,14 @@ def _refused(exc: Exception) -> bool:
     return state is not None and state[:2] in ("22", "23")
 
 
-class AttemptRecorder:
+class BufferedRecorder:
+    """Rows appended to memory on the hot path (:meth:`_append`), written to ``table`` in
+    batches by :meth:`run`, drained at shutdown by :meth:`drain`. ``label`` names the records in
+    log lines, which never show their content."""
+
+    table: Table
+    label: str
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -80,7 +90,7 @@ class AttemptRecorder:
         interval_s: float = 0.2,
     ) -> None:
         self.engine = engine
-        self.pii_secret = pii_secret
+        self.pii_secret = pii_secret  # for the practitioner tokens the rows keep
         self.interval_s = interval_s
         self.capacity = capacity
         self._buf: deque[Row] = deque(maxlen=capacity)
@@ -92,23 +102,10 @@ class AttemptRecorder:
         # Wall-clock time of the last flush that left nothing it had taken unwritten.
         self.last_flush_at: float | None = None
 
-    def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None:
-        """Called for an answer with sanction codes among its reasons (Verdict.sanctions)."""
+    def _append(self, row: Row) -> None:
         if len(self._buf) == self.capacity:
             self.dropped += 1  # the append below pushes out the oldest
-        self._buf.append(
-            {
-                "at": datetime.now(UTC),
-                "institution_code": line.institution,
-                "department_code": line.department,
-                "practitioner_token": practitioner_token(line.practitioner, self.pii_secret),
-                "service_date": date.fromisoformat(line.day),
-                "reasons": list(codes),
-                "emergency": line.emergency,
-                "decision_id": decision_id,
-                "claim_id": line.claim_id,
-            }
-        )
+        self._buf.append(row)
 
     @property
     def queued(self) -> int:
@@ -141,7 +138,7 @@ class AttemptRecorder:
 
     async def _insert(self, rows: list[Row]) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(sanctioned_attempts.insert(), rows)
+            await conn.execute(self.table.insert(), rows)
 
     async def flush(self) -> int:
         """Write what the buffer holds; return how many rows were recorded. A failure that is
@@ -165,8 +162,9 @@ class AttemptRecorder:
                         continue
                     self.refused += 1
                     log.error(
-                        "PostgreSQL refused a sanctioned-attempt record (SQLSTATE %s); it is "
-                        "counted as refused and the records behind it are written",
+                        "PostgreSQL refused a %s record (SQLSTATE %s); it is counted as "
+                        "refused and the records behind it are written",
+                        self.label,
                         _sqlstate(exc),
                     )
                 except BaseException:
@@ -189,7 +187,7 @@ class AttemptRecorder:
                 await self.flush()
             except Exception as exc:  # PostgreSQL down: keep the buffer, try again
                 self.last_error = type(exc).__name__
-                log.warning("could not record sanctioned attempts (%s)", type(exc).__name__)
+                log.warning("could not write %s records (%s)", self.label, type(exc).__name__)
 
     async def drain(self, timeout_s: float) -> None:
         """At shutdown: flush until the buffer is empty or ``timeout_s`` has passed (waiting
@@ -211,9 +209,31 @@ class AttemptRecorder:
             self.dropped += lost
             self._buf.clear()
             log.error(
-                "shutdown: %d sanctioned-attempt records could not be written within %.1f s "
-                "(last error %s) and are lost",
+                "shutdown: %d %s records could not be written within %.1f s (last error %s) "
+                "and are lost",
                 lost,
+                self.label,
                 timeout_s,
                 self.last_error,
             )
+
+
+class AttemptRecorder(BufferedRecorder):
+    table = sanctioned_attempts
+    label = "sanctioned-attempt"
+
+    def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None:
+        """Called for an answer with sanction codes among its reasons (Verdict.sanctions)."""
+        self._append(
+            {
+                "at": datetime.now(UTC),
+                "institution_code": line.institution,
+                "department_code": line.department,
+                "practitioner_token": practitioner_token(line.practitioner, self.pii_secret),
+                "service_date": date.fromisoformat(line.day),
+                "reasons": list(codes),
+                "emergency": line.emergency,
+                "decision_id": decision_id,
+                "claim_id": line.claim_id,
+            }
+        )

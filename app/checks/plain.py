@@ -25,9 +25,9 @@ from app.fields import MAX_DATE, MIN_DATE
 
 # Full matches (``$`` would let a trailing newline through, which the model strips first), and
 # ASCII digits only (``\d`` takes full-width ones too, which the model turns into ASCII first).
-_INSTITUTION = re.compile(r"[HP][0-9]{11}").fullmatch
-# Every practitioner form the model takes (national code, resident ID number, local code) is a
-# local-code shape once normalised, so one pattern covers department and practitioner alike.
+# Every institution and practitioner form the model takes (a national code, a resident ID
+# number, a local code) is a local-code shape once normalised, so one pattern covers the three
+# codes alike; the check use case tells a local institution code from a national one.
 _LOCAL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}").fullmatch
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
 _FIELDS = frozenset(
@@ -67,7 +67,7 @@ def plain_line(d: Any, today: str) -> Line | None:
         type(inst) is not str
         or type(dept) is not str
         or type(prac) is not str
-        or not _INSTITUTION(inst)
+        or not _LOCAL(inst)
         or not _LOCAL(dept)
         or not _LOCAL(prac)
     ):

@@ -8,13 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from app.fields import AnyPractitionerCode, InstitutionCode, LocalCode, ServiceDay, Text
+from app.fields import AnyInstitutionCode, AnyPractitionerCode, LocalCode, ServiceDay, Text
 
 
 class CheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    institution_code: InstitutionCode
+    institution_code: AnyInstitutionCode = Field(
+        description="national code, or a local code registered as an institution alias"
+    )
     department_code: LocalCode
     practitioner_code: AnyPractitionerCode
     service_date: ServiceDay | None = Field(

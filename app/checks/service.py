@@ -31,8 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import codes
 from app.cache.l1 import MISSING, L1Cache
-from app.cache.layout import BUILT_KEY, alias_key, decode, institution_key, known_key, view_key
-from app.cache.shapes import AliasDoc, Entry, InstitutionDoc, ViewDoc
+from app.cache.layout import (
+    BUILT_KEY,
+    alias_key,
+    decode,
+    institution_alias_key,
+    institution_key,
+    known_key,
+    view_key,
+)
+from app.cache.shapes import AliasDoc, Entry, InstitutionAliasDoc, InstitutionDoc, ViewDoc
 from app.checks.decide import decide
 from app.checks.lines import Line
 from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
@@ -50,6 +58,14 @@ NO_MARKER, MARKER_IF_READING, MARKER_ALWAYS = 0, 1, 2
 def _alias_target(alias: Entry) -> str | None:
     doc: AliasDoc = alias.doc
     return doc["t"]
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    log.error("neither Redis nor PostgreSQL could answer (%s)", type(exc).__name__)
+    return Unavailable(
+        "the gate cannot reach its status store; retry, or settle by the agency's "
+        "fallback procedure — this is not an allow"
+    )
 
 
 class CacheCold(Exception):
@@ -127,6 +143,12 @@ class CheckService:
             self.set_mirror(
                 behind=self.mirror_behind, regressed=True, verified=self.mirror_verified
             )
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        """Redis did not answer: PostgreSQL answers, and Redis is not asked again for a while
+        (a dead Redis must not cost a timeout per check)."""
+        log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
+        self._redis_down_until = time.monotonic() + self.redis_retry_s
 
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(
@@ -267,6 +289,42 @@ class CheckService:
                 self.memo.put(keys[i], v)
         return found  # type: ignore[return-value]
 
+    async def institutions_of(
+        self, local_codes: Sequence[str]
+    ) -> tuple[dict[str, str | None], str]:
+        """The national institution each local code stands for (None: no such alias), and the
+        source ("cache" or "database"). One round trip for codes the L1 does not hold, none
+        for codes it does; a code Redis does not hold counts as unknown only while the built
+        marker vouches for it, as in :meth:`_judge`. Only lines with a local institution code
+        come here: a national code is never looked up (app.checks.usecase)."""
+        keys = [institution_alias_key(c) for c in local_codes]
+
+        def targets(got: dict[str, Entry | None]) -> dict[str, str | None]:
+            out: dict[str, str | None] = {}
+            for code, key in zip(local_codes, keys, strict=True):
+                entry = got[key]
+                doc: InstitutionAliasDoc | None = entry.doc if entry is not None else None
+                out[code] = doc["t"] if doc is not None else None
+            return out
+
+        if self.cache_trusted and time.monotonic() >= self._redis_down_until:
+            try:
+                got, fresh = await self._fetch_cache(keys, MARKER_IF_READING)
+                if BUILT_KEY in fresh and got[BUILT_KEY] is None:
+                    self.l1.invalidate([k for k in fresh if got.get(k) is None])
+                    raise CacheCold()
+                if self.cache_trusted:
+                    return targets(got), "cache"
+            except CacheCold:
+                pass
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+        try:
+            got, _ = await self._fetch_db(keys, NO_MARKER)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from None
+        return targets(got), "database"
+
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
         """Verdicts in order, and the source they came from ("cache" or "database")."""
         secret = self.pii_secret
@@ -280,15 +338,10 @@ class CheckService:
             except CacheCold:
                 pass
             except (RedisError, OSError) as exc:
-                log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
-                self._redis_down_until = time.monotonic() + self.redis_retry_s
+                self._redis_failed(exc)
         try:
             answers = await self._judge(lines, tokens, self._fetch_db)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            log.error("neither Redis nor PostgreSQL could answer (%s)", type(exc).__name__)
-            raise Unavailable(
-                "the gate cannot reach its status store; retry, or settle by the agency's "
-                "fallback procedure — this is not an allow"
-            ) from None
+            raise _unavailable(exc) from None
         self.degraded_answers += len(lines)
         return answers, "database"

@@ -8,13 +8,19 @@ Every way in calls this and nothing else — the routes (app.checks.endpoints), 
 
 One request, in order:
 
-1. authorise: a batch within ``CLAIMGATE_BATCH_MAX_LINES`` (413 ``BATCH_TOO_LARGE``), and each
-   line's institution one the key may check (403 ``INSTITUTION_FORBIDDEN``, the whole request
-   refused). The key's role is the caller's business (:data:`CHECK_ROLES`): a route refuses
-   another role before it reads a body.
-2. the verdicts, from :class:`~app.checks.service.CheckService` (remembered verdicts, the L1,
-   Redis, or PostgreSQL: ``source``).
-3. each line answered: a decision id, the request's ``checked_at`` and ``source``; a line whose
+1. a batch within ``CLAIMGATE_BATCH_MAX_LINES`` (413 ``BATCH_TOO_LARGE``);
+2. local institution codes resolved through the agency's institution aliases
+   (:meth:`~app.checks.service.CheckService.institutions_of`): a line whose institution is not
+   shaped like a national code is judged as the institution its alias names, or, with no such
+   alias, as the code it is (``INSTITUTION_UNKNOWN``). A national code is never looked up — the
+   cost to a national line is one pattern match;
+3. authorise: each line's institution, as resolved, one the key may check (403
+   ``INSTITUTION_FORBIDDEN``, the whole request refused) — so a ``his`` key reaches its own
+   institutions through their aliases, and nothing else through anyone's. The key's role is the
+   caller's business (:data:`CHECK_ROLES`): a route refuses another role before it reads a body.
+4. the verdicts, from :class:`~app.checks.service.CheckService` (remembered verdicts, the L1,
+   Redis, or PostgreSQL: ``source``; ``database`` also when an alias was read from there).
+5. each line answered: a decision id, the request's ``checked_at`` and ``source``; a line whose
    reasons hold a sanction is noted to the :class:`AttemptSink` (app.checks.attempts: billing
    under a sanctioned code is itself a violation); every line goes to the :class:`DecisionSink`
    when there is one.
@@ -27,13 +33,15 @@ the contract answers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, TypedDict
+from dataclasses import dataclass, replace
+from typing import Literal, NamedTuple, Protocol, TypedDict
 
 import orjson
 
 from app.auth.keys import Principal
+from app.cache.shapes import new_entry
 from app.checks.lines import Line
 from app.checks.reasons import Reason
 from app.checks.service import CheckService
@@ -41,6 +49,20 @@ from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_hea
 from app.errors import Forbidden, PayloadTooLarge
 
 CHECK_ROLES = ("his", "gateway")
+# Lines arrive normalised (upper case, ASCII digits): anything else is a local code. The answer
+# is remembered per code (a city has a few thousand institutions), so a national line costs a
+# dict lookup, not a pattern match: 15 ns against 110 (docs/performance.md).
+_NATIONAL = re.compile(r"[HP][0-9]{11}").fullmatch
+_SHAPES: dict[str, bool] = {}
+
+
+def _national(code: str) -> bool:
+    known = _SHAPES.get(code)
+    if known is None:
+        if len(_SHAPES) >= 65_536:  # bounded: codes nobody knows may be sent at will
+            _SHAPES.clear()
+        known = _SHAPES[code] = _NATIONAL(code) is not None
+    return known
 
 
 class AttemptSink(Protocol):
@@ -72,9 +94,10 @@ class DataVersion(TypedDict):
     practitioner: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class LineVerdict:
-    """One line's answer as the contract states it (docs/contract.md), for an adapter."""
+class LineVerdict(NamedTuple):
+    """One line's answer as the contract states it (docs/contract.md), for an adapter. A tuple,
+    built with ``new_entry`` (app.cache.shapes): a tenth of a frozen dataclass's cost, and a
+    3101 builds twenty."""
 
     decision: Literal["allow", "deny"]
     reasons: list[Reason]
@@ -86,11 +109,13 @@ class LineVerdict:
 
 @dataclass(frozen=True, slots=True)
 class Verdicts:
-    """The answers to one request, in line order."""
+    """The answers to one request, in line order; ``judged``: the lines as judged (local
+    institution codes resolved)."""
 
     lines: list[LineVerdict]
     source: str  # "cache" or "database" (degraded)
     checked_at: str
+    judged: Sequence[Line]
 
 
 class CheckUseCase:
@@ -109,6 +134,9 @@ class CheckUseCase:
 
     async def answer_one(self, principal: Principal, line: Line) -> bytes:
         """The answer to one check, as the contract's JSON bytes."""
+        degraded = False
+        if not (_SHAPES.get(line.institution) or _national(line.institution)):
+            (line,), degraded = await self._resolved([line])
         if not principal.may_check(line.institution):
             raise Forbidden(
                 "this key may not check claims of this institution; it is bound to "
@@ -116,35 +144,78 @@ class CheckUseCase:
                 field="body.institution_code",
                 code="INSTITUTION_FORBIDDEN",
             )
-        answers, _, _ = await self._answers([line])
+        answers, _, _ = await self._answers([line], degraded)
         return answers[0]
 
     async def answer_batch(self, principal: Principal, lines: Sequence[Line]) -> bytes:
         """The answers to a batch, in order, as the contract's JSON bytes."""
-        self.authorise(principal, lines)
-        answers, source, _ = await self._answers(lines)
+        lines, degraded = await self._authorised(principal, lines)
+        answers, source, _ = await self._answers(lines, degraded)
         return b'{"results":[' + b",".join(answers) + b'],"source":"%s"}' % source.encode()
 
     async def verdicts(self, principal: Principal, lines: Sequence[Line]) -> Verdicts:
-        """The same answers as objects, for an adapter that renders its own envelope."""
-        self.authorise(principal, lines)
-        answers, source, checked_at = await self._answers(lines)
-        parsed = [orjson.loads(a) for a in answers]
+        """The same answers as objects, for an adapter that renders its own envelope. The
+        lines are judged with their institution codes resolved; an adapter that refers to a
+        line's institution keeps its own copy of the lines."""
+        lines, degraded = await self._authorised(principal, lines)
+        answers, source, checked_at = await self._answers(lines, degraded)
+        parsed = orjson.loads(b"[" + b",".join(answers) + b"]")  # one parse, not one a line
         out = [
-            LineVerdict(
-                p["decision"],
-                p["reasons"],
-                p["data_version"],
-                p["decision_id"],
-                p["service_date"],
-                p.get("claim_id"),
+            new_entry(
+                LineVerdict,
+                (
+                    p["decision"],
+                    p["reasons"],
+                    p["data_version"],
+                    p["decision_id"],
+                    p["service_date"],
+                    p.get("claim_id"),
+                ),
             )
             for p in parsed
         ]
-        return Verdicts(out, source, checked_at)
+        return Verdicts(out, source, checked_at, lines)
 
-    def authorise(self, principal: Principal, lines: Sequence[Line]) -> None:
-        """Refuse the whole request unless the key may check every line, within the limit."""
+    async def institution_for(self, principal: Principal, code: str, field: str) -> str:
+        """The institution a request names, resolved like a line's and authorised like one
+        (403 ``INSTITUTION_FORBIDDEN`` naming ``field``); a local code nobody knows comes back
+        as it is. For an adapter's request that is about an institution but judges no line."""
+        if not _national(code):
+            found, _ = await self.checks.institutions_of([code])
+            code = found[code] or code
+        if not principal.may_check(code):
+            raise Forbidden(
+                "this key may not act for this institution",
+                field=field,
+                code="INSTITUTION_FORBIDDEN",
+            )
+        return code
+
+    async def _authorised(
+        self, principal: Principal, lines: Sequence[Line]
+    ) -> tuple[Sequence[Line], bool]:
+        """The lines within the limit, institutions resolved and authorised; and whether an
+        alias was read from PostgreSQL (the answer's source is then ``database``)."""
+        self._within_limit(lines)
+        degraded = False
+        # The distinct codes: a batch names a few institutions, however many lines it has.
+        if not all(_SHAPES.get(c) or _national(c) for c in {ln.institution for ln in lines}):
+            lines, degraded = await self._resolved(lines)
+        self.authorise(principal, lines)
+        return lines, degraded
+
+    async def _resolved(self, lines: Sequence[Line]) -> tuple[list[Line], bool]:
+        """Each line with a local institution code rewritten to the national code its alias
+        names; one without an alias is left as sent (judged ``INSTITUTION_UNKNOWN``)."""
+        local = sorted(c for c in {ln.institution for ln in lines} if not _national(c))
+        found, source = await self.checks.institutions_of(local)
+        out = [
+            ln if (code := found.get(ln.institution)) is None else replace(ln, institution=code)
+            for ln in lines
+        ]
+        return out, source == "database"
+
+    def _within_limit(self, lines: Sequence[Line]) -> None:
         limit = self.batch_max_lines
         if len(lines) > limit:
             raise PayloadTooLarge(
@@ -152,6 +223,11 @@ class CheckUseCase:
                 field="body.checks",
                 code="BATCH_TOO_LARGE",
             )
+
+    def authorise(self, principal: Principal, lines: Sequence[Line]) -> None:
+        """Refuse the whole request unless the key may check every line, within the limit.
+        ``lines`` carry resolved institution codes."""
+        self._within_limit(lines)
         for i, ln in enumerate(lines):
             if not principal.may_check(ln.institution):
                 raise Forbidden(
@@ -161,9 +237,13 @@ class CheckUseCase:
                     code="INSTITUTION_FORBIDDEN",
                 )
 
-    async def _answers(self, lines: Sequence[Line]) -> tuple[list[bytes], str, str]:
+    async def _answers(
+        self, lines: Sequence[Line], degraded: bool = False
+    ) -> tuple[list[bytes], str, str]:
         """Judge, stamp and render; note what each answered line leaves behind."""
         verdicts, source = await self.checks.check(lines)
+        if degraded:
+            source = "database"
         checked_at = now_iso()
         head = stamp_head(source, checked_at)
         attempts, decisions = self.attempts, self.decisions

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -125,6 +126,18 @@ aliases = Table(
     Column("target", String(40), nullable=False),
     _created(),
     PrimaryKeyConstraint("institution_code", "kind", "local_code"),
+    ForeignKeyConstraint(["institution_code"], ["institutions.code"]),
+)
+
+# A hospital's own code for itself (``011134``, ``CDSDERMYY``), agency-wide: one local code names
+# one institution. Never shaped like a national code (app.admin.local_codes refuses those), so it
+# can never stand where a real code stands.
+institution_aliases = Table(
+    "institution_aliases",
+    metadata,
+    Column("local_code", String(32), primary_key=True),
+    Column("institution_code", String(12), nullable=False, index=True),
+    _created(),
     ForeignKeyConstraint(["institution_code"], ["institutions.code"]),
 )
 
@@ -258,4 +271,46 @@ sanctioned_attempts = Table(
     Column("decision_id", String(32), nullable=False),
     Column("claim_id", String(64), nullable=True),
     Index("ix_sanctioned_attempts_inst_at", "institution_code", "at"),
+)
+
+# What the national platform's shapes were answered with, per decision that had findings
+# (app.interfaces.national): what a clerk's disposition (3103) overrides. Written in batches, off
+# the hot path, like sanctioned attempts. The institution as judged: a local code nobody knows
+# is kept as sent, hence the width.
+national_findings = Table(
+    "national_findings",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("decision_id", String(32), nullable=False, index=True),
+    Column("infno", String(8), nullable=False),
+    Column("institution_code", String(40), nullable=False),
+    Column("department_code", String(40), nullable=False),
+    Column("practitioner_token", String(40), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("reasons", ARRAY(String(40)), nullable=False),
+    Column("blocking", Boolean, nullable=False),
+    Column("claim_ref", String(64), nullable=True),
+)
+
+# A clerk's disposition of a decision's findings (3103 事前事中服务反馈): dspo_way 1 continued
+# despite them (an override, with its reason), 2 went back to change the order. One per decision
+# and institution: a retry is not recorded twice.
+dispositions = Table(
+    "dispositions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("decision_id", String(32), nullable=False),
+    Column("institution_code", String(12), nullable=False),
+    Column("warn_type", String(3), nullable=False),
+    Column("dspo_way", SmallInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("opter", String(64), nullable=True),
+    Column("api_key_id", Integer, nullable=True),
+    Column("msgid", String(64), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("decision_id", "institution_code"),
+    CheckConstraint("dspo_way IN (1, 2)", name="dspo_way"),
+    Index("ix_dispositions_inst_at", "institution_code", "recorded_at"),
 )

@@ -21,6 +21,7 @@ from app.cache.shapes import (
     AgreementRow,
     AliasDoc,
     DepartmentDoc,
+    InstitutionAliasDoc,
     InstitutionDoc,
     IntervalRow,
     KnownDoc,
@@ -126,3 +127,8 @@ def known_doc(display_code: str) -> KnownDoc:
 def alias_doc(token: str | None) -> AliasDoc:
     """None: the alias was removed (a check reads it as no alias)."""
     return {"t": token}
+
+
+def institution_alias_doc(institution: str | None) -> InstitutionAliasDoc:
+    """None: the alias was removed (a check reads it as an unknown code)."""
+    return {"t": institution}

@@ -20,11 +20,18 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.cache.layout import alias_key, institution_key, known_key, view_key
+from app.cache.layout import (
+    alias_key,
+    institution_alias_key,
+    institution_key,
+    known_key,
+    view_key,
+)
 from app.db.any_of import any_of
 from app.db.tables import (
     aliases,
     departments,
+    institution_aliases,
     institutions,
     outcomes,
     practitioners,
@@ -56,6 +63,7 @@ class Recompute:
     practitioners: set[str] = field(default_factory=set)
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
+    institution_aliases: set[str] = field(default_factory=set)
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
@@ -68,8 +76,9 @@ class Recompute:
         for code in todo_i:
             await self._institution(code)
         todo_a, self.aliases = sorted(self.aliases), set()
-        for inst, local in todo_a:
-            await self._alias(inst, local)
+        await self._aliases(todo_a)
+        todo_ia, self.institution_aliases = sorted(self.institution_aliases), set()
+        await self._institution_aliases(todo_ia)
         return self.written
 
     # -- practitioner -------------------------------------------------------------------
@@ -262,18 +271,51 @@ class Recompute:
         await self._store_outcomes(new_outcomes)
         self.written += await write_docs(conn, [(institution_key(code), code, doc)])
 
-    async def _alias(self, inst: str, local: str) -> None:
-        target = (
-            await self.conn.execute(
-                select(aliases.c.target).where(
-                    aliases.c.institution_code == inst,
+    async def _aliases(self, pairs: list[tuple[str, str]]) -> None:
+        """Practitioner aliases' documents, set-based: a bulk load of a hospital's staff codes
+        is a few statements, not a few per code."""
+        if not pairs:
+            return
+        targets = {
+            (i, lc): t
+            for i, lc, t in await self.conn.execute(
+                select(aliases.c.institution_code, aliases.c.local_code, aliases.c.target).where(
                     aliases.c.kind == "practitioner",
-                    aliases.c.local_code == local,
+                    any_of(aliases.c.institution_code, sorted({i for i, _ in pairs})),
+                    any_of(aliases.c.local_code, sorted({lc for _, lc in pairs})),
                 )
             )
-        ).scalar_one_or_none()
+        }
         self.written += await write_docs(
-            self.conn, [(alias_key(inst, local), inst, docs.alias_doc(target))]
+            self.conn,
+            [
+                (alias_key(inst, local), inst, docs.alias_doc(targets.get((inst, local))))
+                for inst, local in pairs
+            ],
+        )
+
+    async def _institution_aliases(self, local_codes: list[str]) -> None:
+        """Institution aliases' documents; one whose row is gone is written as ``{"t": null}``."""
+        if not local_codes:
+            return
+        targets = {
+            lc: inst
+            for lc, inst in await self.conn.execute(
+                select(
+                    institution_aliases.c.local_code, institution_aliases.c.institution_code
+                ).where(any_of(institution_aliases.c.local_code, local_codes))
+            )
+        }
+        self.written += await write_docs(
+            self.conn,
+            [
+                (
+                    institution_alias_key(lc),
+                    targets.get(lc),
+                    docs.institution_alias_doc(targets.get(lc)),
+                )
+                for lc in local_codes
+            ],
         )
 
 

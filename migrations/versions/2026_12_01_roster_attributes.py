@@ -2,8 +2,8 @@
 category and ID number (性别, 行政职务, 职称, 资格证书编码, 执业证书编码, 备注), so the
 roster exported in the 附件1 layout gives back what was imported. Never a phone number.
 
-Revision ID: h12_roster_attributes
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "h12_roster_attributes"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
