@@ -12,7 +12,10 @@ _PLACEHOLDER_SECRET = "dev-only-not-secret"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CLAIMGATE_", env_file=None, extra="ignore")
+    # A refused value is never repeated in the error: URLs carry passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMGATE_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     environment: str = Field(
         "development",

@@ -115,7 +115,32 @@ class Cluster:
         raise AssertionError(f"no master serves slot {slot}")
 
     def healthy(self) -> bool:
-        return all("cluster_state:ok" in _cli(n.port, "cluster", "info") for n in self.masters())
+        live = [n for n in self.nodes if n.proc.poll() is None]
+        return len(self.masters()) == 3 and all(
+            "cluster_state:ok" in _cli(n.port, "cluster", "info") for n in live
+        )
+
+    def wait_healthy(self, within: float = 30.0) -> None:
+        _wait("the cluster", self.healthy, within)
+
+    def node_id(self, node: Node) -> str:
+        return _cli(node.port, "cluster", "myid")
+
+    def replica_of(self, master: Node) -> Node:
+        mid = self.node_id(master)
+        for n in self.nodes:
+            mine = [ln for ln in _cli(n.port, "cluster", "nodes").splitlines() if "myself" in ln]
+            parts = mine[0].split() if mine else []
+            if len(parts) > 3 and "slave" in parts[2] and parts[3] == mid:
+                return n
+        raise AssertionError("the master has no replica")
+
+    def wait_role(self, node: Node, role: str, within: float = 30.0) -> None:
+        _wait(
+            f"{node.port} to become {role}",
+            lambda: f"role:{role}" in _cli(node.port, "info", "replication") and self.healthy(),
+            within,
+        )
 
 
 @contextlib.contextmanager
@@ -174,6 +199,16 @@ class SentinelSet:
     def current_master_port(self) -> int:
         out = _cli(self.sentinels[0].port, "sentinel", "get-master-addr-by-name", self.name)
         return int(out.split()[1])
+
+    def wait_master(self, port: int, within: float = 30.0) -> None:
+        _wait(
+            f"sentinels to promote {port}",
+            lambda: (
+                self.current_master_port() == port
+                and "role:master" in _cli(port, "info", "replication")
+            ),
+            within,
+        )
 
 
 @contextlib.contextmanager

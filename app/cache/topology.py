@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
-from redis.asyncio.retry import Retry
 
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
@@ -231,31 +231,26 @@ def node_stamp(slot: int, node: Any = None) -> StampPlace:
     )
 
 
-async def masters(redis: Any) -> list[Any]:
-    """The cluster's masters as the client last learned them (initialising it if need be)."""
-    await redis.initialize()
-    primaries: list[Any] = redis.get_primaries()
-    return primaries
-
-
-def lowest_slot(redis: Any, node: Any) -> int | None:
-    slots = [
-        s for s, nodes in redis.nodes_manager.slots_cache.items() if nodes[0].name == node.name
-    ]
-    return min(slots) if slots else None
-
-
 async def stamp_places(redis: Any, single: StampPlace) -> list[StampPlace]:
     """Every copy of the stamp: ``single`` on one server; on a cluster one per master, in the
     lowest slot it serves — data a failover or a restart loses on one master is lost with that
-    master's copy of the stamp, so every master must carry one for the loss to show."""
+    master's copy of the stamp, so every master must carry one for the loss to show. Worked out
+    again only when the client's view of the masters changes (a failover, a reshard)."""
     if not is_cluster(redis):
         return [single]
-    places = []
-    for node in await masters(redis):
-        slot = lowest_slot(redis, node)
-        if slot is not None:
-            places.append(node_stamp(slot, node))
+    await redis.initialize()
+    slots = redis.nodes_manager.slots_cache
+    seen = (id(slots), tuple(sorted(n.name for n in redis.get_primaries())))
+    cached = getattr(redis, "_cg_stamp_places", None)
+    if cached is not None and cached[0] == seen:
+        places: list[StampPlace] = cached[1]
+        return places
+    lowest: dict[str, int] = {}
+    for slot, nodes in slots.items():
+        if nodes and slot < lowest.get(nodes[0].name, 16384):
+            lowest[nodes[0].name] = slot
+    places = [node_stamp(lowest[n.name], n) for n in redis.get_primaries() if n.name in lowest]
+    redis._cg_stamp_places = (seen, places)
     return places
 
 
