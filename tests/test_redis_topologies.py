@@ -31,7 +31,14 @@ from app.sync.mirror import verify
 from app.sync.stamp import SINGLE_PLACE, read_held
 from tests import factories as f
 from tests.conftest import Harness, Servers, make_settings, reset, start_harness
-from tests.topologies import Cluster, Node, SentinelSet, redis_cluster, redis_sentinel
+from tests.topologies import (
+    Cluster,
+    Node,
+    SentinelSet,
+    redis_cluster,
+    redis_sentinel,
+    wait_replicas_dropped,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -233,6 +240,8 @@ async def _lagging_failover(
         await asyncio.sleep(0.3)
         os.kill(stop_replica.proc.pid, signal.SIGSTOP)
         try:
+            # Nothing written from now on reaches it, not even into its socket's buffer.
+            await asyncio.to_thread(wait_replicas_dropped, kill_master)
             await suspend(h)
             acked = loop.time()
             await h.synced()  # drained into the master: PostgreSQL counts the batch
@@ -281,7 +290,7 @@ async def test_a_cluster_master_failing_over_to_a_lagging_replica_never_answers_
         assert worker.resyncs >= 1
         # The promoted replica really was stale: the resync found the suspension missing there.
         assert worker.last_resync is not None
-        assert worker.last_resync.stale + worker.last_resync.missing >= 1
+        assert worker.last_resync.stale >= 1
         print(
             f"\ncluster failover: {len(load.answers)} checks, {load.failures} 503s; "
             f"cache answering again {recovered:.2f} s after the kill"
@@ -308,30 +317,12 @@ async def test_a_sentinel_failover_to_a_lagging_replica_never_answers_allow(
             h, sentinel.replica, sentinel.master, promoted
         )
         _assert_no_wrong_allow(load, acked)
-        assert h.runtime.checks.regressions_seen >= 1
+        # Noticed (by the worker or the watch, whichever looked first) and resynced.
+        worker = h.runtime.worker
+        assert worker is not None
+        assert worker.last_resync is not None
+        assert worker.last_resync.stale >= 1
         print(
             f"\nsentinel failover: {len(load.answers)} checks, {load.failures} 503s; "
             f"cache answering again {recovered:.2f} s after the kill"
         )
-
-
-async def test_a_write_is_visible_on_the_cluster_within_the_staleness_bound(
-    servers: Servers, cluster: Cluster
-) -> None:
-    """The staleness across the cluster: from a write's 201 to the cache answering it."""
-    await asyncio.to_thread(cluster.wait_healthy)
-    async with app_on(servers, cluster.url, [n.port for n in cluster.masters()]) as h:
-        await f.world(h)
-        await h.synced()
-        await f.wait_for_l1(h)
-        loop = asyncio.get_running_loop()
-        delays = []
-        for i in range(10):
-            action = "suspend" if i % 2 == 0 else "restore"
-            await f.practitioner_action(h, f.DOC, action, "2026-11-01")
-            acked = loop.time()
-            want = "deny" if action == "suspend" else "allow"
-            while (answer := await f.check(h))["decision"] != want:
-                assert loop.time() - acked < h.runtime.settings.max_staleness_s, answer
-            delays.append(loop.time() - acked)
-        print(f"\ncluster write→visible: max {max(delays) * 1000:.1f} ms over {len(delays)}")

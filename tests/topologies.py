@@ -84,12 +84,24 @@ def _redis(folder: Path, port: int, *extra: str) -> Node:
     args = [
         binary("redis-server", "redis-server"),
         "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-        "--save", "", "--appendonly", "no", "--protected-mode", "no", *extra,
+        "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        # A replica that stops answering is dropped after 2 s (default 60): the failover tests
+        # make a replica lag on purpose this way.
+        "--repl-timeout", "2", *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(args, cwd=folder, stdout=subprocess.DEVNULL)
     node = Node(port, proc, folder, args)
     _wait(f"redis on {port}", lambda: _cli(port, "ping") == "PONG")
     return node
+
+
+def wait_replicas_dropped(master: Node, within: float = 15.0) -> None:
+    """Until ``master`` has no replica connected (a stopped one timed out)."""
+    _wait(
+        f"{master.port} to drop its replica",
+        lambda: "connected_slaves:0" in _cli(master.port, "info", "replication"),
+        within,
+    )
 
 
 @dataclass
