@@ -18,17 +18,23 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from app.admin.practitioners import practitioner_action
+from app.admin.schemas import PractitionerActionIn
+from app.admin.writes import Write, Writes
 from app.cache.layout import institution_key, view_key
 from app.cache.topology import parse_redis_url, stamp_places
 from app.codes import practitioner_token
+from app.projection.ledger import WriteContext
 from app.settings import Settings
 from app.sync.mirror import verify
 from app.sync.stamp import SINGLE_PLACE, read_held
+from app.sync.worker import SyncWorker
 from tests import factories as f
 from tests.conftest import Harness, Servers, make_settings, reset, start_harness
 from tests.topologies import (
@@ -63,11 +69,13 @@ def _flush(port: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def app_on(servers: Servers, redis_url: str, ports: list[int]) -> AsyncIterator[Harness]:
+async def app_on(
+    servers: Servers, redis_url: str, ports: list[int], **settings: Any
+) -> AsyncIterator[Harness]:
     await reset(servers)
     for port in ports:
         _flush(port)
-    harness = start_harness(make_settings(servers, redis_url=redis_url))
+    harness = start_harness(make_settings(servers, redis_url=redis_url, **settings))
     h = await anext(harness)
     try:
         yield h
@@ -326,3 +334,78 @@ async def test_a_sentinel_failover_to_a_lagging_replica_never_answers_allow(
             f"\nsentinel failover: {len(load.answers)} checks, {load.failures} 503s; "
             f"cache answering again {recovered:.2f} s after the kill"
         )
+
+
+FIRST_DAY = date(2026, 9, 1)  # the rounds' days, all before the checked day (2026-11-22)
+
+
+async def test_a_write_is_visible_on_the_cluster_within_the_staleness_bound(
+    servers: Servers, cluster: Cluster
+) -> None:
+    """The staleness across the cluster, from a write's 201 to the checks answering it, checked
+    every few milliseconds while other checks race the invalidations into the L1 and the
+    remembered verdicts: never an allow later than the bound after a suspension. Then the same
+    with no sync worker and a write that only the outbox knows: the watch sees the undrained
+    row and checks answer from PostgreSQL within the bound."""
+    await asyncio.to_thread(cluster.wait_healthy)
+    ports = [n.port for n in cluster.masters()]
+    async with app_on(servers, cluster.url, ports) as h:
+        await f.world(h)
+        await h.synced()
+        await f.wait_for_l1(h)
+        first = await f.check_from_cache(h)
+        assert first["decision"] == "allow"
+        version = first["data_version"]["practitioner"]
+        bound = h.runtime.settings.max_staleness_s
+        loop = asyncio.get_running_loop()
+        racers = [Load(h), Load(h)]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(r.run(stop)) for r in racers]
+        delays = []
+        try:
+            for i in range(12):
+                # A restore ends the suspensions that began before its day (app.policy.manual).
+                action = "suspend" if i % 2 == 0 else "restore"
+                await f.practitioner_action(h, f.DOC, action, str(FIRST_DAY + timedelta(days=i)))
+                acked = loop.time()
+                want = "deny" if action == "suspend" else "allow"
+                while True:
+                    asked = loop.time()
+                    answer = await f.check(h)
+                    if answer["decision"] == want:
+                        break
+                    assert asked - acked < bound, f"{action}: {answer}, {asked - acked:.3f} s on"
+                    await asyncio.sleep(0.003)
+                assert answer["data_version"]["practitioner"] == version + 1 + i, answer
+                delays.append(loop.time() - acked)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+        assert sum(len(r.answers) for r in racers) > 50
+        assert not any(r.failures for r in racers)
+        print(
+            f"\ncluster write→visible: median {sorted(delays)[len(delays) // 2] * 1000:.1f} ms, "
+            f"max {max(delays) * 1000:.1f} ms over {len(delays)} writes"
+        )
+
+    async with app_on(servers, cluster.url, ports, run_sync_worker=False) as h:
+        worker = SyncWorker(h.runtime.engine, h.runtime.redis)
+        await f.world(h)
+        await worker.ensure_built()
+        await worker.drain()
+        await f.wait_for_l1(h)
+        assert (await f.check_from_cache(h))["decision"] == "allow"
+        body = PractitionerActionIn(
+            action="suspend", start=date(2026, 10, 1), end=None, reason="test"
+        )
+        await Writes(h.runtime.engine).run(  # committed, not mirrored: only the outbox knows
+            Write(WriteContext(None, "test")), practitioner_action, f.DOC, body, "test-secret"
+        )
+        acked = loop.time()
+        while (answer := await f.check(h))["decision"] == "allow":
+            assert loop.time() - acked < bound + 0.1, answer  # + one request's time
+            await asyncio.sleep(0.01)
+        assert answer["source"] == "database"
+        assert h.runtime.checks.mirror_behind
+        await worker.drain()
+        assert (await f.check_from_cache(h))["source"] == "cache"
