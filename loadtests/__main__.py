@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"seeding scale {sc:,} for the comparison", flush=True)
                 seed(st, prepare(st, logdir), logdir)
             ensure_built(st, logdir)
-        cmp = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp)
+        cmp = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp) if scales else {}
         out["scales"] = {k: {f: v for f, v in r.items() if f != "runs"} for k, r in cmp.items()}
         out["scale_runs"] = {k: r["runs"] for k, r in cmp.items()}
         if not a.no_extras:

@@ -141,6 +141,7 @@ class AgencyWrites:
             "write_failures": self.sent - len(ok),
             "write_p50_ms": pct(ok, 50),
             "write_p99_ms": pct(ok, 99),
+            "failed_statuses": sorted({st for st, _ in self.results if st not in (200, 201)}),
         }
 
 
