@@ -32,11 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.projection import ledger
 from app.projection.ledger import LedgerEntry, WriteContext
 from app.projection.recompute import Recompute
+from app.projection.store import Written
 
 # Event kinds the institution's own judgement (app.policy.institution) never reads from its
 # ledger: a practitioner's manual action reaches it only as part of their outcome.
 THROUGH_OUTCOME = frozenset({"practitioner_action"})
-from app.projection.store import Written
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
