@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from loadtests.dataset import SERVICE_DATE, Dataset
+from loadtests.seed import BULK_FLOOR
 
 WRITES_PER_S = 20.0
 BULK_PRACTITIONERS = 2000
@@ -150,7 +151,7 @@ def bulk_body(data: Dataset, n: int = BULK_PRACTITIONERS) -> dict[str, Any]:
     an agreement at one institution drawn as the data set draws staff (a few big hospitals,
     a long tail)."""
     rng = random.Random(time.time_ns())
-    base = 300_000_000_000 + rng.randrange(10**7) * 10_000
+    base = int(BULK_FLOOR[1:]) + rng.randrange(10**7) * 10_000
     sites = [data.staff[rng.randrange(len(data.staff))].sites[0] for _ in range(n)]
     codes = [f"D{base + k:012d}" for k in range(n)]
     return {

@@ -16,6 +16,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin.writer_thread import WritesOnThread
 from app.admin.writes import Writes
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
@@ -114,7 +115,9 @@ class Runtime:
         )
         # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
         usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
-        writes = Writes(engine, Mirror(redis))
+        writes = (
+            WritesOnThread(settings) if settings.writer_thread else Writes(engine, Mirror(redis))
+        )
         findings = FindingRecorder(
             engine,
             settings.pii_secret,
@@ -226,5 +229,6 @@ class Runtime:
         for t in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.writes.close()
         await self.redis.aclose()
         await self.engine.dispose()
