@@ -16,6 +16,7 @@ import datetime as dt
 import random
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -103,7 +104,9 @@ class AgencyWrites:
         path, body = self._next(n)
         t0 = time.perf_counter()
         try:
-            r = await client.post(path, content=orjson.dumps(body))
+            # A violation is written only under an Idempotency-Key (a retry never counts twice)
+            key = {"Idempotency-Key": uuid.uuid4().hex}
+            r = await client.post(path, content=orjson.dumps(body), headers=key)
             status = r.status_code
         except httpx.HTTPError:
             status = 0

@@ -17,9 +17,11 @@ back unless it had committed; the outbox delivers what committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
-from typing import ParamSpec
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec
 
 from app.admin.writes import Answer, Work, Write, Writes
 from app.db.engine import make_engine
@@ -47,8 +49,11 @@ class WritesOnThread(Writes):
         self._thread.start()
         # Built on the writer loop's thread: asyncpg and redis-py connections belong to the
         # loop that opens them (they open lazily, on the first write).
+        self._stop: asyncio.Event | None = None
+        self._jobs: list[asyncio.Task[None]] = []
         engine = make_engine(settings)
-        super().__init__(engine, Mirror(make_redis(settings)))
+        self.redis = make_redis(settings)
+        super().__init__(engine, Mirror(self.redis))
 
     async def run(
         self, write: Write, work: Work[P], *args: P.args, **kwargs: P.kwargs
@@ -56,12 +61,29 @@ class WritesOnThread(Writes):
         inner = super().run(write, work, *args, **kwargs)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(inner, self._loop))
 
+    def run_beside(self, job: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        """Run ``job(stop)`` on the writer loop until :meth:`close` sets ``stop``: the sync
+        worker, so the outbox drains while checks saturate the main loop. Starved there, it
+        let the oldest outbox row age past the staleness bound under agency writes, and every
+        check fell back to PostgreSQL."""
+
+        async def start() -> None:
+            self._stop = asyncio.Event()
+            self._jobs.append(asyncio.create_task(job(self._stop)))
+
+        asyncio.run_coroutine_threadsafe(start(), self._loop).result()
+
     async def close(self) -> None:
-        """Close the writer's pools on its loop, then stop the loop and its thread."""
+        """Stop what runs beside the writes, close the writer's pools on its loop, then stop
+        the loop and its thread."""
 
         async def closing() -> None:
-            if self.mirror is not None:
-                await self.mirror.redis.aclose()
+            if self._stop is not None:
+                self._stop.set()
+            for job in self._jobs:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(job, 10.0)
+            await self.redis.aclose()
             await self.engine.dispose()
 
         if self._thread.is_alive():

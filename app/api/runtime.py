@@ -89,10 +89,15 @@ class Runtime:
 
         redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
+        writes = (
+            WritesOnThread(settings) if settings.writer_thread else Writes(engine, Mirror(redis))
+        )
+        # With a writer thread, the sync worker runs there, on its pools (see run_beside).
+        beside = writes if isinstance(writes, WritesOnThread) else None
         worker = (
             SyncWorker(
-                engine,
-                redis,
+                beside.engine if beside is not None else engine,
+                beside.redis if beside is not None else redis,
                 batch_size=settings.sync_batch_size,
                 poll_interval_s=settings.sync_poll_interval_s,
                 verify_interval_s=settings.verify_interval_s,
@@ -115,9 +120,6 @@ class Runtime:
         )
         # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
         usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
-        writes = (
-            WritesOnThread(settings) if settings.writer_thread else Writes(engine, Mirror(redis))
-        )
         findings = FindingRecorder(
             engine,
             settings.pii_secret,
@@ -213,7 +215,10 @@ class Runtime:
         if self.settings.max_staleness_s > 0:
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
-            self.spawn(self.worker.run(self.stop), "sync-worker")
+            if isinstance(self.writes, WritesOnThread):
+                self.writes.run_beside(self.worker.run)
+            else:
+                self.spawn(self.worker.run(self.stop), "sync-worker")
 
     async def close(self) -> None:
         """Stop the background tasks, write what is buffered, close the pools. The write is
