@@ -72,9 +72,11 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
             assert {"checks_s", "p50_ms", "p99_ms", "p999_ms", "server_cpu_pct"} <= set(row)
     # The agency at work (issues 14 and 17): every write acknowledged, the import timed twice.
     writes = result["scenarios"]["writes/1"]
-    assert writes["writes_sent"] > 0 and writes["write_failures"] == 0
+    assert writes["writes_sent"] > 0
+    assert writes["write_failures"] == 0
     bulk = result["scenarios"]["bulk/1"]
-    assert bulk["import_s"] > 0 and bulk["import_alone_s"] > 0
+    assert bulk["import_s"] > 0
+    assert bulk["import_alone_s"] > 0
     assert result["scenarios"]["full16/1"]["req_s"] > 0
     assert result["write_alone"]["acknowledged"] == result["write_alone"]["writes"]
     # The full server reports how it answered: the lines it saw and how many it remembered.
