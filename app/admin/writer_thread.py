@@ -23,9 +23,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from app.admin.writes import Answer, Work, Write, Writes
-from app.db.engine import make_engine
-from app.settings import Settings
 from app.sync.mirror import Mirror
 
 # How long a thread computing in Python may keep the interpreter when another wants it
@@ -38,22 +39,20 @@ P = ParamSpec("P")
 class WritesOnThread(Writes):
     """``Writes`` whose ``run`` executes on a dedicated writer thread."""
 
-    def __init__(self, settings: Settings) -> None:
-        from app.api.runtime import make_redis  # the runtime builds this: no import cycle
-
+    def __init__(self, engine: AsyncEngine, redis: Redis) -> None:
+        """``engine`` and ``redis``: pools of the writer's own, used only on its loop (asyncpg
+        and redis-py connections belong to the loop that opens them; these open lazily, on
+        the first write)."""
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="claimgate-writer", daemon=True
         )
         self._thread.start()
-        # Built on the writer loop's thread: asyncpg and redis-py connections belong to the
-        # loop that opens them (they open lazily, on the first write).
         self._stop: asyncio.Event | None = None
         self._jobs: list[asyncio.Task[None]] = []
-        engine = make_engine(settings)
-        self.redis = make_redis(settings)
-        super().__init__(engine, Mirror(self.redis))
+        self.redis = redis
+        super().__init__(engine, Mirror(redis))
 
     async def run(
         self, write: Write, work: Work[P], *args: P.args, **kwargs: P.kwargs

@@ -90,7 +90,9 @@ class Runtime:
         redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
         writes = (
-            WritesOnThread(settings) if settings.writer_thread else Writes(engine, Mirror(redis))
+            WritesOnThread(make_engine(settings), make_redis(settings))
+            if settings.writer_thread
+            else Writes(engine, Mirror(redis))
         )
         # With a writer thread, the sync worker runs there, on its pools (see run_beside).
         beside = writes if isinstance(writes, WritesOnThread) else None
