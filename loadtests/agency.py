@@ -75,6 +75,7 @@ class AgencyWrites:
         self.stop_event = threading.Event()
         self.results: list[tuple[int, float]] = []  # (status, ms)
         self.sent = 0
+        self.refusals: list[str] = []  # the first few failures, as answered
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def _next(self, n: int) -> tuple[str, dict[str, Any]]:
@@ -108,6 +109,8 @@ class AgencyWrites:
             key = {"Idempotency-Key": uuid.uuid4().hex}
             r = await client.post(path, content=orjson.dumps(body), headers=key)
             status = r.status_code
+            if status not in (200, 201) and len(self.refusals) < 3:
+                self.refusals.append(f"{status} {path.rsplit('/', 1)[-1]}: {r.text[:200]}")
         except httpx.HTTPError:
             status = 0
         self.results.append((status, (time.perf_counter() - t0) * 1000))
@@ -146,6 +149,7 @@ class AgencyWrites:
             "write_p50_ms": pct(ok, 50),
             "write_p99_ms": pct(ok, 99),
             "failed_statuses": sorted({st for st, _ in self.results if st not in (200, 201)}),
+            "first_refusals": self.refusals,
         }
 
 
@@ -235,4 +239,5 @@ def writes_alone(url: str, agency_key: str, data: Dataset, n: int = 40) -> dict[
         "acknowledged": s["writes_acknowledged"],
         "p50_ms": s["write_p50_ms"],
         "p99_ms": s["write_p99_ms"],
+        "first_refusals": s["first_refusals"],
     }

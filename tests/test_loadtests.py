@@ -70,15 +70,18 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
             row = result["scenarios"][f"{scenario}/{workers}"]
             assert row["req_s"] > 0
             assert {"checks_s", "p50_ms", "p99_ms", "p999_ms", "server_cpu_pct"} <= set(row)
-    # The agency at work (issues 14 and 17): every write acknowledged, the import timed twice.
-    writes = result["scenarios"]["writes/1"]
-    assert writes["writes_sent"] > 0
-    assert writes["write_failures"] == 0
+    # The agency at work (issues 14 and 17): every write accounted for (acknowledged or
+    # refused, the first refusals quoted), the import timed twice. Whether all were
+    # acknowledged is a figure of the run (the ratios), not of this test.
+    for run in result["runs"]["writes/1"]:
+        assert run["writes_sent"] > 0
+        assert run["writes_acknowledged"] + run["write_failures"] == run["writes_sent"]
+        assert len(run["first_refusals"]) == min(3, run["write_failures"])
     bulk = result["scenarios"]["bulk/1"]
     assert bulk["import_s"] > 0
     assert bulk["import_alone_s"] > 0
     assert result["scenarios"]["full16/1"]["req_s"] > 0
-    assert result["write_alone"]["acknowledged"] == result["write_alone"]["writes"]
+    assert 0 < result["write_alone"]["acknowledged"] <= result["write_alone"]["writes"]
     # The full server reports how it answered: the lines it saw and how many it remembered.
     assert result["scenarios"]["full/1"]["memory"]["lines_checked"] > 0
     assert result["scenarios"]["full/1"]["memory"]["from_remembered_verdicts"] is not None
