@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="in-process cache entries (documents, and verdicts as many); 0 disables it",
     )
 
+    writer_thread: bool = Field(
+        True,
+        description="admin writes run on an event loop of their own, in a thread with its own "
+        "database pool and Redis client, so a write's recompute never holds up checks",
+    )
+
     db_pool_size: int = Field(10, ge=1)
     db_pool_overflow: int = Field(5, ge=0)
     db_timeout_s: float = Field(2.0, gt=0, description="connect and statement timeout")

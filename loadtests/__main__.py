@@ -37,16 +37,42 @@ import httpx
 import orjson
 import redis
 
-from loadtests import extras, loadgen, national, report, servers
+from loadtests import agency, extras, loadgen, national, report, servers
 from loadtests.dataset import Dataset
-from loadtests.seed import Target, prepare, seed
+from loadtests.seed import BULK_FLOOR, Target, prepare, seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS = ("bare", "naive", "cache", "full")
-SCENARIOS = ("bare", "naive", "cache", "full", "batch100", "batch1000", "batch20", "national3101")
+KINDS = ("raw", "bare", "naive", "cache", "full")
+SCENARIOS = (
+    "raw",
+    "bare",
+    "naive",
+    "cache",
+    "full",
+    "cold",
+    "batch100",
+    "batch1000",
+    "batch20",
+    "national3101",
+)
+# Run at one worker only, after the others in each round: they write, and what they write
+# (invalidations, new rows) must not fall in the middle of the read-only scenarios.
+AGENCY = ("full16", "bulk", "writes")
 LINES = {"batch100": 100, "batch1000": 1000, "batch20": 20, "national3101": 20}
-CONNECTIONS = {"single": 64, "batch100": 8, "batch1000": 4, "batch20": 16, "national3101": 16}
+ON_FULL = {*LINES, "cold", *AGENCY}
+CONNECTIONS = {
+    "single": 64,
+    "cold": 64,
+    "batch100": 8,
+    "batch1000": 4,
+    "batch20": 16,
+    "national3101": 16,
+    "full16": 16,
+    "bulk": 16,
+    "writes": 64,
+}
 PATHS = {"national3101": "/v1/national/3101"}
+COLD_LINES = 400_000
 
 
 def path_of(scenario: str) -> str:
@@ -71,6 +97,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--staleness-writes", type=int, default=200)
     p.add_argument("--quick", action="store_true", help="tiny and fast: a smoke run")
     p.add_argument("--no-extras", action="store_true", help="skip staleness, rebuild, memory")
+    p.add_argument("--no-agency", action="store_true", help="skip the scenarios with agency writes")
+    p.add_argument(
+        "--only",
+        default=None,
+        help="scenarios to run, comma separated (default: all); the agency ones need full",
+    )
     p.add_argument("--python-load", action="store_true", help="use the Python load generator")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument(
@@ -102,8 +134,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def write_bodies(data: Dataset, directory: Path, quick: bool) -> dict[str, Path]:
     n = 2000 if quick else 20_000
     lines = data.check_lines(n)
-    out = {"single": directory / "single.jsonl"}
+    out = {"single": directory / "single.jsonl", "cold": directory / "cold.jsonl"}
     out["single"].write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    cold = agency.cold_lines(data, 4000 if quick else COLD_LINES)
+    out["cold"].write_bytes(b"\n".join(orjson.dumps(x) for x in cold) + b"\n")
     messages, batches = national.bodies(data, 50 if quick else 400)
     for name, items in (("national3101", messages), ("batch20", batches)):
         out[name] = directory / f"{name}.jsonl"
@@ -129,7 +163,7 @@ def write_bodies(data: Dataset, directory: Path, quick: bool) -> dict[str, Path]
 def start_server(kind: str, workers: int, t: Target, logdir: Path) -> servers.Server:
     port = servers.free_port()
     env = t.env()
-    if kind in ("bare", "naive"):
+    if kind in ("raw", "bare", "naive"):
         argv = [
             servers.PY,
             "-m",
@@ -174,11 +208,12 @@ def measure(
 ) -> dict[str, Any]:
     batch = scenario in LINES
     path = path_of(scenario)
-    body_key = scenario if batch else "single"
+    body_key = scenario if batch or scenario == "cold" else "single"
+    conns = CONNECTIONS.get(scenario, CONNECTIONS[body_key])
     c0 = servers.cpu_by_pid(srv.tree())
     s0 = servers.cpu_by_pid(servers.store_procs(store_pid))
     t0 = time.monotonic()
-    r = loadgen.run(wrk, srv.url + path, bodies[body_key], auth, duration, CONNECTIONS[body_key])
+    r = loadgen.run(wrk, srv.url + path, bodies[body_key], auth, duration, conns)
     wall = time.monotonic() - t0
     c1 = servers.cpu_by_pid(srv.tree())
     s1 = servers.cpu_by_pid(servers.store_procs(store_pid))
@@ -197,7 +232,11 @@ def measure(
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"rounds": len(runs)}
+    out: dict[str, Any] = {}
+    for k in runs[0]:
+        vals = [r[k] for r in runs if isinstance(r.get(k), int | float)]
+        out[k] = statistics.median(vals) if vals else None
+    return out | {"rounds": len(runs)}
 
 
 def sanity(srv: servers.Server, bodies: dict[str, Path], auth: str, scenario: str) -> None:
@@ -213,6 +252,45 @@ def sanity(srv: servers.Server, bodies: dict[str, Path], auth: str, scenario: st
         raise RuntimeError(f"{srv.name} {scenario}: {r.status_code} {r.text[:300]}")
 
 
+AGENCY_FIELDS = (
+    "write_p50_ms",
+    "write_p99_ms",
+    "writes_sent",
+    "write_failures",
+    "import_s",
+    "import_alone_s",
+)
+
+
+def measure_agency(
+    a: argparse.Namespace,
+    wrk: str | None,
+    srv: servers.Server,
+    scenario: str,
+    bodies: dict[str, Path],
+    keys: dict[str, str],
+    data: Dataset,
+    pid: int | None,
+) -> dict[str, Any]:
+    """``measure``, with the agency at work for ``writes`` and ``bulk`` (loadtests.agency)."""
+    auth = keys["gateway"]
+    if scenario == "writes":
+        with agency.AgencyWrites(srv.url, keys["agency"], data) as w:
+            m = measure(wrk, srv, scenario, bodies, auth, a.duration, pid)
+        return m | w.summary()
+    if scenario == "bulk":
+        n = 100 if a.quick else agency.BULK_PRACTITIONERS
+        alone = agency.bulk_import(srv.url, keys["agency"], agency.bulk_body(data, n))
+        # The load lasts about as long as the import, which starts half a second into it.
+        duration = max(2.0, round(alone["seconds"]))
+        with agency.BulkDuring(srv.url, keys["agency"], agency.bulk_body(data, n)) as b:
+            m = measure(wrk, srv, scenario, bodies, auth, duration, pid)
+        if alone["status"] != 200 or b.result.get("status") != 200:
+            raise RuntimeError(f"bulk import failed: {alone} {b.result}")
+        return m | {"import_s": b.result["seconds"], "import_alone_s": alone["seconds"]}
+    return measure(wrk, srv, scenario, bodies, auth, a.duration, pid)
+
+
 def run_matrix(
     a: argparse.Namespace,
     wrk: str | None,
@@ -220,43 +298,55 @@ def run_matrix(
     keys: dict[str, str],
     bodies: dict[str, Path],
     logdir: Path,
-) -> dict[str, Any]:
+    data: Dataset,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     workers = [int(w) for w in a.workers.split(",")]
+    only = set(a.only.split(",")) if a.only else set(SCENARIOS) | set(AGENCY)
     srvs: dict[tuple[str, int], servers.Server] = {}
+    alone: dict[str, Any] = {}
     try:
-        for w in workers:
-            for kind in KINDS:
+        plan = [(sc, w) for w in workers for sc in SCENARIOS if sc in only]
+        agency_plan = [(sc, 1) for sc in AGENCY if sc in only and 1 in workers and not a.no_agency]
+        for sc, w in plan + agency_plan:
+            kind = "full" if sc in ON_FULL else sc
+            if (kind, w) not in srvs:
                 srvs[kind, w] = start_server(kind, w, t, logdir)
         for (kind, _), s in srvs.items():
-            servers.wait_ready(s, "/healthz" if kind in ("bare", "naive") else "/readyz")
-        plan = [(sc, w) for w in workers for sc in SCENARIOS]
+            servers.wait_ready(s, "/readyz" if kind in ("cache", "full") else "/healthz")
         pid = redis_pid(t)
 
         def server_of(sc: str, w: int) -> servers.Server:
-            return srvs["full" if sc in LINES else sc, w]
+            return srvs["full" if sc in ON_FULL else sc, w]
 
         for sc, w in plan:
             sanity(server_of(sc, w), bodies, keys["gateway"], sc)
         if a.warmup > 0:
             print(f"warm-up {a.warmup:.0f}s per scenario (discarded)", flush=True)
-            for sc, w in plan:
+            for sc, w in plan + [p for p in agency_plan if p[0] == "full16"]:
                 measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.warmup, pid)
-        runs: dict[str, list[dict[str, Any]]] = {f"{sc}/{w}": [] for sc, w in plan}
+        if agency_plan:
+            # One write's own cost, on an idle server (issue 14: p50 ≤ 10 ms at 100,000).
+            alone = agency.writes_alone(srvs["full", 1].url, keys["agency"], data)
+            print(f"writes alone: p50 {fmt(alone['p50_ms'])} ms", flush=True)
+        runs: dict[str, list[dict[str, Any]]] = {f"{sc}/{w}": [] for sc, w in plan + agency_plan}
         for rnd in range(a.rounds):
             # Rotate the order each round so no scenario always follows the same neighbour.
             order = plan[rnd % len(plan) :] + plan[: rnd % len(plan)]
-            for sc, w in order:
-                m = measure(wrk, server_of(sc, w), sc, bodies, keys["gateway"], a.duration, pid)
+            for sc, w in order + agency_plan:
+                srv = server_of(sc, w)
+                m = measure_agency(a, wrk, srv, sc, bodies, keys, data, pid)
                 runs[f"{sc}/{w}"].append(m)
                 print(
                     f"round {rnd + 1}/{a.rounds} {sc:>9}/{w}w {m['req_s']:9.0f} req/s "
-                    f"p99 {m['p99_ms']:7.2f} ms",
+                    f"p99 {m['p99_ms']:7.2f} ms"
+                    + "".join(f" {k} {fmt(v)}" for k, v in m.items() if k in AGENCY_FIELDS),
                     flush=True,
                 )
         out = {k: median_of(v) | {"runs": v} for k, v in runs.items()}
         for w in workers:
-            out[f"full/{w}"]["memory"] = memory_hits(srvs["full", w], keys["ops"])
-        return out
+            if f"full/{w}" in out:
+                out[f"full/{w}"]["memory"] = memory_hits(srvs["full", w], keys["ops"])
+        return out, alone
     finally:
         for s in srvs.values():
             s.stop()
@@ -420,6 +510,35 @@ def ratios(
 
     b1000 = runs.get("batch1000/1")
     rows: list[tuple[str, float | None, str, float | None]] = [
+        # issue 14: the stack's real ceiling, the cold lines, the agency at work
+        ("full req/s ÷ raw req/s", ratio(runs, "full/1", "raw/1"), ">=", 0.5),
+        ("cold req/s ÷ bare req/s", ratio(runs, "cold/1", "bare/1"), ">=", 1.0),
+        ("cold p99 ÷ bare p99", ratio(runs, "cold/1", "bare/1", "p99_ms"), "<=", 1.2),
+        (
+            "checks p99 with 20 writes/s ÷ without",
+            ratio(runs, "writes/1", "full/1", "p99_ms"),
+            "<=",
+            1.5,
+        ),
+        (
+            "writes acknowledged ÷ sent (all rounds)",
+            _acknowledged(runs.get("writes/1")),
+            ">=",
+            1.0,
+        ),
+        # issue 17: a bulk import of 2,000 practitioners while checks run (16 connections)
+        (
+            "checks p99 during a bulk import ÷ without",
+            ratio(runs, "bulk/1", "full16/1", "p99_ms"),
+            "<=",
+            1.5,
+        ),
+        (
+            "bulk import under checks ÷ alone (time)",
+            _import_ratio(runs.get("bulk/1")),
+            "",
+            None,
+        ),
         ("full req/s ÷ bare req/s", ratio(runs, "full/1", "bare/1"), ">=", 0.90),
         ("full p99 ÷ bare p99", ratio(runs, "full/1", "bare/1", "p99_ms"), "<=", 1.5),
         ("cache req/s ÷ bare req/s", ratio(runs, "cache/1", "bare/1"), ">=", 0.55),
@@ -448,6 +567,10 @@ def ratios(
         ("bare 2 workers ÷ 1 worker (ceiling)", ratio(runs, "bare/2", "bare/1"), "", None),
         ("full req/s ÷ bare req/s, 2 workers", ratio(runs, "full/2", "bare/2"), "", None),
     ]
+    for key in runs:
+        sc, w = key.split("/")
+        if w == "1" and sc not in ("raw", "bulk", "full16"):
+            rows.append((f"{sc} req/s ÷ raw req/s", ratio(runs, key, "raw/1"), "", None))
     if len(scale_runs) > 1:
         scales = sorted(int(s) for s in scale_runs)
         lo, hi = str(scales[0]), str(scales[-1])
@@ -468,6 +591,18 @@ def ratios(
             }
         )
     return out
+
+
+def _acknowledged(rs: list[dict[str, Any]] | None) -> float | None:
+    if not rs:
+        return None
+    sent = sum(r["writes_sent"] for r in rs)
+    return sum(r["writes_sent"] - r["write_failures"] for r in rs) / sent if sent else None
+
+
+def _import_ratio(rs: list[dict[str, Any]] | None) -> float | None:
+    vals = [r["import_s"] / r["import_alone_s"] for r in rs or [] if r.get("import_alone_s")]
+    return statistics.median(vals) if vals else None
 
 
 def table(res: dict[str, Any]) -> str:
@@ -497,7 +632,9 @@ def seeded(t: Target) -> bool:
         except (OSError, asyncpg.PostgresError):
             return -1
         try:
-            v: int = await c.fetchval("SELECT count(*) FROM practitioners")
+            v: int = await c.fetchval(
+                "SELECT count(*) FROM practitioners WHERE display_code < $1", BULK_FLOOR
+            )
             return v
         except asyncpg.PostgresError:
             return -1
@@ -572,7 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cg-load-") as tmpname:
         tmp = Path(tmpname)
         bodies = write_bodies(data, tmp, a.quick)
-        res = run_matrix(a, wrk, t, keys, bodies, logdir)
+        res, alone = run_matrix(a, wrk, t, keys, bodies, logdir, data)
+        if alone:
+            out["write_alone"] = alone
         out["scenarios"] = {k: {f: v for f, v in r.items() if f != "runs"} for k, r in res.items()}
         out["runs"] = {k: r["runs"] for k, r in res.items()}
         if a.compare is not None:
@@ -590,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"seeding scale {sc:,} for the comparison", flush=True)
                 seed(st, prepare(st, logdir), logdir)
             ensure_built(st, logdir)
-        cmp = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp)
+        cmp = run_compare(a, wrk, [target_of(sc) for sc in scales], logdir, tmp) if scales else {}
         out["scales"] = {k: {f: v for f, v in r.items() if f != "runs"} for k, r in cmp.items()}
         out["scale_runs"] = {k: r["runs"] for k, r in cmp.items()}
         if not a.no_extras:
@@ -622,6 +761,18 @@ def main(argv: list[str] | None = None) -> int:
     if mem and mem["from_remembered_verdicts"] is not None:
         print(
             f"  full, 1 worker: {mem['from_remembered_verdicts']:.1%} of {mem['lines_checked']:,} lines answered from remembered verdicts; L1 hit rate {mem['l1_hit_rate'] or 0:.1%}"
+        )
+    for key in ("writes/1", "bulk/1"):
+        v = out["scenarios"].get(key)
+        if v:
+            print(
+                f"  {key}: "
+                + ", ".join(f"{k} {fmt(v.get(k))}" for k in AGENCY_FIELDS if v.get(k) is not None)
+            )
+    if "write_alone" in out:
+        w = out["write_alone"]
+        print(
+            f"  one write alone (idle server): p50 {fmt(w['p50_ms'])} ms, p99 {fmt(w['p99_ms'])} ms (p50 ≤ 10)"
         )
     if "staleness" in out:
         s = out["staleness"]

@@ -34,6 +34,10 @@ from app.projection.ledger import LedgerEntry, WriteContext
 from app.projection.recompute import Recompute
 from app.projection.store import Written
 
+# Event kinds the institution's own judgement (app.policy.institution) never reads from its
+# ledger: a practitioner's manual action reaches it only as part of their outcome.
+THROUGH_OUTCOME = frozenset({"practitioner_action"})
+
 
 @dataclass(frozen=True, slots=True)
 class Audit:
@@ -140,8 +144,18 @@ class UnitOfWork:
     def _mark(self, entry: LedgerEntry) -> None:
         if entry.practitioner is not None:
             self._recompute.practitioners.add(entry.practitioner)
-        if entry.institution is not None:
-            self._recompute.institutions.add(entry.institution)
+        if entry.institution is None:
+            return
+        if entry.practitioner is not None and entry.kind in THROUGH_OUTCOME:
+            # The institution's judgement reads this event only through the practitioner's
+            # outcome; the recompute re-judges it when the part of the outcome its rules read
+            # changed (app.projection.recompute.staff_inputs). Re-judging a hospital reads
+            # all its staff: it made one officer's action cost O(staff) (issue 14).
+            return
+        if entry.practitioner is not None and entry.kind == "violation":
+            self._recompute.violation_sites.add(entry.institution)
+            return
+        self._recompute.institutions.add(entry.institution)
 
     async def _audit(self, audit: Audit, payload: dict[str, Any]) -> None:
         change = payload if audit.change is None else audit.change

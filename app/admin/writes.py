@@ -104,6 +104,9 @@ class Writes:
                 )
         return write.status, answer
 
+    async def close(self) -> None:
+        """Nothing of its own to close: the engine and Redis are the caller's."""
+
 
 async def _prior_answer(conn: AsyncConnection, write: Write, key: str) -> tuple[int, Answer] | None:
     """The answer already given under (scope, key), or None; a 409 if it was given to another

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin.writer_thread import WritesOnThread
 from app.admin.writes import Writes
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
@@ -87,10 +88,17 @@ class Runtime:
 
         redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
+        writes = (
+            WritesOnThread(make_engine(settings), make_redis(settings))
+            if settings.writer_thread
+            else Writes(engine, Mirror(redis))
+        )
+        # With a writer thread, the sync worker runs there, on its pools (see run_beside).
+        beside = writes if isinstance(writes, WritesOnThread) else None
         worker = (
             SyncWorker(
-                engine,
-                redis,
+                beside.engine if beside is not None else engine,
+                beside.redis if beside is not None else redis,
                 batch_size=settings.sync_batch_size,
                 poll_interval_s=settings.sync_poll_interval_s,
                 verify_interval_s=settings.verify_interval_s,
@@ -114,7 +122,6 @@ class Runtime:
         )
         # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
         usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
-        writes = Writes(engine, Mirror(redis))
         findings = FindingRecorder(
             engine,
             settings.pii_secret,
@@ -210,7 +217,10 @@ class Runtime:
         if self.settings.max_staleness_s > 0:
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
-            self.spawn(self.worker.run(self.stop), "sync-worker")
+            if isinstance(self.writes, WritesOnThread):
+                self.writes.run_beside(self.worker.run)
+            else:
+                self.spawn(self.worker.run(self.stop), "sync-worker")
 
     async def close(self) -> None:
         """Stop the background tasks, write what is buffered, close the pools. The write is
@@ -226,5 +236,6 @@ class Runtime:
         for t in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.writes.close()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -41,6 +41,9 @@ class L1Cache:
         self.healthy = False  # only trusted while subscribed
         self.hits = 0
         self.misses = 0
+        # Told the keys each invalidation evicts (None: all): the verdicts remembered from
+        # them must go too (app.checks.verdicts.VerdictMemo.forget).
+        self.on_invalidate: Callable[[Iterable[str] | None], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -72,12 +75,17 @@ class L1Cache:
 
     def invalidate(self, keys: Iterable[str]) -> None:
         self.epoch += 1
+        keys = list(keys)
         for key in keys:
             self._data.pop(key, None)
+        if self.on_invalidate is not None:
+            self.on_invalidate(keys)
 
     def clear(self) -> None:
         self.epoch += 1
         self._data.clear()
+        if self.on_invalidate is not None:
+            self.on_invalidate(None)
 
     def __len__(self) -> int:
         return len(self._data)

@@ -88,6 +88,7 @@ class CheckService:
         self.engine = engine
         self.l1 = l1
         self.memo = VerdictMemo(memo_size)
+        l1.on_invalidate = self.memo.forget
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
         self._redis_down_until = 0.0
@@ -269,7 +270,7 @@ class CheckService:
         if not self.l1.enabled:
             return await self._judge(lines, tokens, self._fetch_cache)
         epoch = self.l1.epoch
-        memo = self.memo.valid_for(epoch)
+        memo = self.memo
         keys: list[MemoKey] = [
             (ln.institution, ln.department, tok, ln.day, ln.emergency)
             for ln, tok in zip(lines, tokens, strict=True)

@@ -7,8 +7,9 @@ id, service date, claim id) are spliced in as bytes, so an answer that was decid
 no dict building and no serialisation of its reasons.
 
 The memo keeps verdicts per (institution, department, practitioner token, day, emergency) for as
-long as the L1 they were decided from is valid: it is tied to the L1's epoch, which moves on
-every invalidation message, every flush and every lost subscription. A doctor sees dozens of
+long as the L1 documents they were decided from are valid: the L1 tells it every key an
+invalidation message evicts (the institution's verdicts are forgotten), every flush and every
+lost subscription (all are). A doctor sees dozens of
 patients a day with several claim lines each, so most lines repeat a key decided minutes ago.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -47,33 +49,56 @@ def verdict_of(allowed: bool, reasons: list[Reason], data_version: dict[str, Any
 
 
 class VerdictMemo:
-    """Verdicts by line key, valid for one L1 epoch. Bounded: emptied when full (a memo, not a
-    store — a verdict costs microseconds to recompute from the L1)."""
+    """Verdicts by line key, grouped by institution. An invalidated key under an institution's
+    hash tag (``cg:{H37…}:…``: its document, a view or an alias there) forgets that
+    institution's verdicts only; any other key (a practitioner's "known" marker, an
+    institution alias) or a flush forgets them all. So an agency writing about one hospital's
+    doctor leaves every other hospital's verdicts remembered: forgetting them all on every
+    write sent checks down the slower path 20 times a second under agency traffic (issue 14).
+    Bounded: emptied when full (a memo, not a store — a verdict costs microseconds to
+    recompute from the L1)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.epoch = -1
-        self._data: dict[MemoKey, Verdict] = {}
+        self._by_institution: dict[str, dict[MemoKey, Verdict]] = {}
+        self._count = 0
         self.hits = 0
 
-    def valid_for(self, epoch: int) -> dict[MemoKey, Verdict]:
-        """The verdicts decided under ``epoch``; everything older is dropped first."""
-        if epoch != self.epoch:
-            self._data = {}
-            self.epoch = epoch
-        return self._data
+    def get(self, key: MemoKey) -> Verdict | None:
+        mine = self._by_institution.get(key[0])
+        return None if mine is None else mine.get(key)
 
     def put(self, key: MemoKey, verdict: Verdict) -> None:
-        """Remember a verdict decided under the current epoch (the caller checks that no
-        invalidation arrived while it was being decided)."""
+        """Remember a verdict (the caller checks that no invalidation arrived while it was
+        being decided)."""
         if self.size <= 0:
             return
-        if len(self._data) >= self.size:
-            self._data = {}
-        self._data[key] = verdict
+        if self._count >= self.size:
+            self._by_institution = {}
+            self._count = 0
+        mine = self._by_institution.get(key[0])
+        if mine is None:
+            mine = self._by_institution[key[0]] = {}
+        if key not in mine:
+            self._count += 1
+        mine[key] = verdict
+
+    def forget(self, keys: Iterable[str] | None) -> None:
+        """Forget what the invalidated Redis ``keys`` may have decided (None: everything)."""
+        if keys is None:
+            self._by_institution = {}
+            self._count = 0
+            return
+        for key in keys:
+            if not key.startswith("cg:{"):
+                self.forget(None)
+                return
+            gone = self._by_institution.pop(key[4 : key.find("}")], None)
+            if gone is not None:
+                self._count -= len(gone)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return self._count
 
 
 class _DecisionIds:

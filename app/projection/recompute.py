@@ -64,6 +64,8 @@ class Recompute:
     institutions: set[str] = field(default_factory=set)
     aliases: set[tuple[str, str]] = field(default_factory=set)
     institution_aliases: set[str] = field(default_factory=set)
+    # Institutions where a violation was recorded: re-judged when their rules read violations
+    violation_sites: set[str] = field(default_factory=set)
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
@@ -72,6 +74,8 @@ class Recompute:
         """Recompute everything collected so far; a second call only does what came after."""
         todo_p, self.practitioners = sorted(self.practitioners), set()
         self.institutions |= await self._practitioners(todo_p)
+        todo_v, self.violation_sites = sorted(self.violation_sites), set()
+        self.institutions |= await self._reading_violations(todo_v)
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
             await self._institution(code)
@@ -161,25 +165,32 @@ class Recompute:
                         ),
                     )
                 )
-        changed = await self._store_outcomes(
-            {subject: codec.to_json(out) for subject, (_, out) in results.items()}
-        )
+        new = {subject: codec.to_json(out) for subject, (_, out) in results.items()}
+        before: dict[str, Any] = {}
+        changed = await self._store_outcomes(new, before)
         touched: set[str] = set()
         for subject in changed:
-            touched |= results[subject][0]
+            profile = profiles[subject.rsplit(":", 1)[1]]
+            for code in results[subject][0]:
+                if staff_inputs(profile, code, before.get(subject)) != staff_inputs(
+                    profile, code, new[subject]
+                ):
+                    touched.add(code)
         self.written += await write_docs(conn, writes)
         return touched
 
-    async def _store_outcomes(self, new: dict[str, Any]) -> list[str]:
-        """Upsert the outcomes that changed; return their subjects."""
+    async def _store_outcomes(
+        self, new: dict[str, Any], current: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Upsert the outcomes that changed; return their subjects. ``current`` is filled with
+        the outcomes stored before."""
         if not new:
             return []
-        current = {
-            subj: doc
-            for subj, doc in await self.conn.execute(
-                select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
-            )
-        }
+        current = {} if current is None else current
+        for subj, doc in await self.conn.execute(
+            select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
+        ):
+            current[subj] = doc
         changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
         if changed:
             stmt = insert(outcomes)
@@ -191,6 +202,21 @@ class Recompute:
                 [{"subject": subj, "doc": new[subj]} for subj in changed],
             )
         return changed
+
+    async def _reading_violations(self, codes: list[str]) -> set[str]:
+        """The institutions among ``codes`` whose rules read their violations themselves."""
+        if not codes:
+            return set()
+        profiles = load_profiles()
+        return {
+            code
+            for code, pid in await self.conn.execute(
+                select(institutions.c.code, institutions.c.profile_id).where(
+                    any_of(institutions.c.code, codes)
+                )
+            )
+            if profiles[pid].key_monitoring is not None or profiles[pid].department is not None
+        }
 
     # -- institution --------------------------------------------------------------------
     async def _institution(self, code: str) -> None:
@@ -330,3 +356,27 @@ def site_of(e: Event) -> str | None:
 
 def _sites(events: list[Event]) -> set[str]:
     return {s for e in events if (s := site_of(e)) is not None}
+
+
+def staff_inputs(profile: Profile, code: str, outcome: dict[str, Any] | None) -> Any:
+    """What the institution rules of ``profile`` (app.policy.institution_rules) read of one
+    practitioner's stored outcome at ``code``: the starts of the sanctions they count, and —
+    for the rules that look at violations — the ids of the violations that stand. An outcome
+    whose change leaves this equal leaves the institution's judgement as it was."""
+    if outcome is None:
+        return None
+    statuses: set[str] = set()
+    if profile.department is not None:
+        statuses |= {"warning", "suspended"}
+    if profile.staff_share is not None:
+        statuses |= {"suspended", "terminated"}
+    if profile.terminated_doctors is not None:
+        statuses.add("terminated")
+    starts = sorted(
+        (iv["start"], iv["status"])
+        for iv in outcome["intervals"]
+        if iv["status"] in statuses and iv.get("institution") in (None, code)
+    )
+    if profile.key_monitoring is None and profile.department is None:
+        return starts
+    return starts, sorted(v for p in outcome["periods"] for v in p["violations"])
