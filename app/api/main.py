@@ -16,6 +16,7 @@ from app.api.limits import EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
+from app.decisions.endpoints import router as decisions_router
 from app.interchange.endpoints import router as interchange_router
 from app.interfaces.national.endpoints import NationalFastPath
 from app.interfaces.national.endpoints import router as national_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(checks_router)
     app.include_router(admin_router)
+    app.include_router(decisions_router)
     app.include_router(interchange_router)
     app.include_router(national_router)
     app.include_router(health_router)
