@@ -32,7 +32,6 @@ from tests import factories as f
 from tests.conftest import Harness, _plain
 from tests.serving import ROOT, serve, wait_ready
 
-
 RULES = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "claimgate.json"
 RID = "371002198001010010"
