@@ -13,6 +13,9 @@ Input::
                 {"type": "appeal", "violation": "v1", "outcome": "upheld", "date": "2025-04-01"},
                 {"type": "exam", "practitioner": "P1", "date": "2025-06-02", "passed": true},
                 {"type": "bonus", "practitioner": "P1", "date": "2025-05-02", "points": 2},
+                {"type": "carried_over", "practitioner": "P1", "institution": "H1",
+                 "as_of": "2025-06-30", "source": "roster.xlsx", "points": 4,
+                 "status": "suspended", "since": "2025-05-01"},
                 {"type": "agreement", ...}, {"type": "manual", ...},
                 {"type": "institution_action", ...}, {"type": "department_action", ...}]}
 
@@ -42,6 +45,7 @@ from app.policy import (
     Agreement,
     Appeal,
     Bonus,
+    CarriedOver,
     DepartmentAction,
     Event,
     Exam,
@@ -68,8 +72,10 @@ _TYPES: dict[str, type[Any]] = {
     "manual": ManualAction,
     "institution_action": InstitutionAction,
     "department_action": DepartmentAction,
+    "carried_over": CarriedOver,
 }
-_DATES = frozenset({"start", "end", "date"})
+_DATES = frozenset({"start", "end", "date", "as_of", "since", "until"})
+_CARRIED_STATUSES = ("", "suspended", "terminated")
 
 
 class SimulationError(ValueError):
@@ -82,7 +88,10 @@ class SimulationError(ValueError):
 # violation fields set from the catalogue, and read only to price it
 _PRICED = frozenset({"catalogue"})
 _PRICING = frozenset({"exception_reason"})
-_OPTIONAL = frozenset({"end", "institution", "department", "item", "item_id", "act", "inspection"})
+_OPTIONAL = frozenset(
+    {"end", "institution", "department", "item", "item_id", "act", "inspection"}
+    | {"points", "status", "since", "until"}  # an opening balance's, which default to none
+)
 
 
 def _event(i: int, raw: Any, profile: Profile) -> Event:
@@ -125,11 +134,25 @@ def _event(i: int, raw: Any, profile: Profile) -> Event:
         kwargs.setdefault("reason", "simulation")
     if cls is Violation:
         kwargs.update(_priced(where, raw, kwargs, profile))
+    if cls is CarriedOver:
+        _check_balance(where, kwargs)
     try:
         ev: Event = cls(**kwargs)
     except TypeError as exc:
         raise SimulationError(where, str(exc)) from None
     return ev
+
+
+def _check_balance(where: str, kwargs: dict[str, Any]) -> None:
+    """An opening balance as the import reads one: whole points, a known status."""
+    points = kwargs.get("points", 0)
+    if not isinstance(points, int) or isinstance(points, bool) or points < 0:
+        raise SimulationError(f"{where}.points", "must be a whole number, 0 or more")
+    if kwargs.get("status", "") not in _CARRIED_STATUSES:
+        raise SimulationError(f"{where}.status", "must be one of suspended, terminated")
+    for name in ("source", "practitioner"):
+        if not isinstance(kwargs.get(name), str):
+            raise SimulationError(f"{where}.{name}", "must be a string")
 
 
 def _priced(

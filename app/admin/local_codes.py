@@ -218,13 +218,14 @@ async def put_local_codes(
         for kind, pairs in (("department", dept_pairs), ("practitioner", prac_pairs))
         for lc, t in pairs
     ]
-    for lo in range(0, len(rows), 5000):
-        stmt = insert(aliases).values(rows[lo : lo + 5000])
+    if rows:
+        stmt = insert(aliases)
         await conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[aliases.c.institution_code, aliases.c.kind, aliases.c.local_code],
                 set_={"target": stmt.excluded.target},
-            )
+            ),
+            rows,
         )
     entries = [
         LedgerEntry("institution_alias_set", {"local_code": lc}, None, inst, None, None)

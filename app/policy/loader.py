@@ -200,7 +200,10 @@ def _catalogue(
         raw = t.value("points", (int, list))
         if isinstance(raw, bool) or (
             isinstance(raw, list)
-            and (len(raw) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw))
+            and (
+                len(raw) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw)
+            )
         ):
             raise ProfileError(f"{here}.points: a number of points or a range [low, high]")
         low, high = (raw, raw) if isinstance(raw, int) else (raw[0], raw[1])
@@ -413,9 +416,7 @@ def _read(data: Mapping[str, Any], where: str) -> tuple[Profile, str | None]:
     catalogue = _catalogue(top.subs("catalogue"), profile.id, initial_points, where)
     combination = _combination(top.sub("combination"), f"{where}.combination")
     if any(i.one_shot for i in catalogue) and combination.one_shot != "item":
-        raise ProfileError(
-            f"{where}: one_shot items count only with combination.one_shot = 'item'"
-        )
+        raise ProfileError(f"{where}: one_shot items count only with combination.one_shot = 'item'")
     if combination.one_shot == "item" and not any(i.one_shot for i in catalogue):
         raise ProfileError(f"{where}: combination.one_shot = 'item' but no item is one_shot")
     profile = dataclasses.replace(profile, catalogue=catalogue, combination=combination)

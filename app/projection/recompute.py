@@ -181,14 +181,14 @@ class Recompute:
             )
         }
         changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
-        for i in range(0, len(changed), 2000):
-            part = changed[i : i + 2000]
-            stmt = insert(outcomes).values([{"subject": subj, "doc": new[subj]} for subj in part])
+        if changed:
+            stmt = insert(outcomes)
             await self.conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[outcomes.c.subject],
                     set_={"doc": stmt.excluded.doc, "updated_at": text("now()")},
-                )
+                ),
+                [{"subject": subj, "doc": new[subj]} for subj in changed],
             )
         return changed
 

@@ -57,22 +57,22 @@ async def write_docs(
         {"key": k, "institution_code": inst, "version": v, "doc": doc}
         for (k, inst, doc), v in zip(changed, versions, strict=True)
     ]
-    for chunk in _chunks(rows, 2000):
-        stmt = insert(projections).values(chunk)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[projections.c.key],
-                set_={
-                    "version": stmt.excluded.version,
-                    "doc": stmt.excluded.doc,
-                    "institution_code": stmt.excluded.institution_code,
-                    "updated_at": text("now()"),
-                },
-            )
-        )
-        await conn.execute(
-            insert(outbox).values([{"key": r["key"], "version": r["version"]} for r in chunk])
-        )
+    # The executemany form: one compiled statement, batched by the driver (a multi-row VALUES
+    # is compiled afresh for each chunk, one bind parameter per cell).
+    stmt = insert(projections)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[projections.c.key],
+            set_={
+                "version": stmt.excluded.version,
+                "doc": stmt.excluded.doc,
+                "institution_code": stmt.excluded.institution_code,
+                "updated_at": text("now()"),
+            },
+        ),
+        rows,
+    )
+    await conn.execute(insert(outbox), [{"key": r["key"], "version": r["version"]} for r in rows])
     await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return [(r["key"], r["version"], r["doc"]) for r in rows]
 
