@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 
 from app import __version__
@@ -173,12 +173,19 @@ async def startupz(request: Request) -> Response:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"},
+        404: {"content": {"text/plain": {}}, "description": "CLAIMGATE_METRICS=false"},
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of every worker of this service (docs/observability.md)."""
     rt = runtime(request)
     if rt.exporter is None:
-        return Response(b"metrics are off (CLAIMGATE_METRICS=false)\n", status_code=404)
+        return PlainTextResponse("metrics are off (CLAIMGATE_METRICS=false)\n", status_code=404)
     await rt.fold_metrics()
     return Response(exposition(), media_type=CONTENT_TYPE)
 

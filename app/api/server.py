@@ -62,7 +62,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": trusted or None,
         "access_log": False,  # URLs may carry a practitioner's ID number
         "log_level": settings.log_level.lower(),
-        # Each worker process configures its logging from this (JSON lines: app.observability).
+        # Each worker process configures its logging from this (JSON lines: app.observability.logs).
         "log_config": log_config(settings.log_format, settings.log_level),
         # The drain on SIGTERM: requests in flight get this long (docs/operations.md, Stopping).
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
