@@ -48,8 +48,9 @@ def migrate(settings: Settings) -> None:
     root = Path(__file__).resolve().parent.parent
     cfg = Config(str(root / "alembic.ini"))
     cfg.set_main_option("script_location", str(root / "migrations"))
-    assert settings.database_url is not None
-    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    url = settings.direct_database_url  # DDL and Alembic's session never go through PgBouncer
+    assert url is not None
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
 
@@ -115,6 +116,7 @@ async def _sync_forever(settings: Settings) -> None:
         batch_size=settings.sync_batch_size,
         poll_interval_s=settings.sync_poll_interval_s,
         verify_interval_s=settings.verify_interval_s,
+        listen_url=settings.direct_database_url,
     )
     run, stopping = asyncio.create_task(worker.run(stop)), asyncio.create_task(stop.wait())
     folding = None
@@ -185,6 +187,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
     from app.api.runtime import make_redis
     from app.auth.keys import create_key, revoke_key
     from app.cache.layout import keys_channel
+    from app.cache.topology import publish
     from app.codes import normalize
     from app.db.engine import make_engine
 
@@ -202,7 +205,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 n = await revoke_key(conn, args.key)
                 print(f"revoked {n} key(s)")
         try:
-            await redis.publish(keys_channel(redis), "changed")
+            await publish(redis, keys_channel(redis), "changed")
         except Exception:
             print(
                 "note: Redis unreachable; workers pick the change up within "

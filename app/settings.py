@@ -5,14 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRET = "dev-only-not-secret"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CLAIMGATE_", env_file=None, extra="ignore")
+    # A refused value is never repeated in the error: URLs carry passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMGATE_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     environment: str = Field(
         "development",
@@ -21,7 +24,21 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="postgresql+asyncpg://...; unset = start an embedded PostgreSQL"
     )
-    redis_url: str | None = Field(None, description="redis://...; unset = start an embedded Redis")
+    database_direct_url: str | None = Field(
+        None,
+        description="a direct PostgreSQL URL (not through PgBouncer) for migrations and the sync "
+        "worker's LISTEN; unset = CLAIMGATE_DATABASE_URL",
+    )
+    database_pgbouncer: bool = Field(
+        False,
+        description="CLAIMGATE_DATABASE_URL goes through PgBouncer in transaction mode: no "
+        "statement cache, uniquely named prepared statements, no session settings at connect",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db, redis+sentinel://host:port,.../master[/db] or "
+        "redis+cluster://host:port,...; unset = start an embedded Redis",
+    )
     data_dir: Path = Field(Path(".claimgate"), description="where the embedded servers keep data")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -147,6 +164,20 @@ class Settings(BaseSettings):
     readiness_max_outbox_lag_s: float = Field(
         30.0, gt=0, description="/readyz fails when the oldest outbox row is older"
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_readable(cls, url: str | None) -> str | None:
+        if url is not None:
+            from app.cache.topology import parse_redis_url
+
+            parse_redis_url(url)  # a ValueError naming CLAIMGATE_REDIS_URL and the problem
+        return url
+
+    @property
+    def direct_database_url(self) -> str | None:
+        """Where migrations and LISTEN go: never through PgBouncer's transaction pooling."""
+        return self.database_direct_url or self.database_url
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

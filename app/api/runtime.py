@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.writes import Writes
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
+from app.cache.topology import make_client, parse_redis_url
 from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
 from app.checks.usecase import CheckUseCase
@@ -54,20 +55,18 @@ def make_redis(
     *,
     on_connect: Callable[[Any], Awaitable[None]] | None = None,
 ) -> Redis:
-    """A pooled client; ``on_connect`` (which must run the connection's own ``on_connect``)
-    runs as each connection opens."""
+    """A pooled client for one server, a Sentinel-watched master or a Redis Cluster
+    (app.cache.topology); ``on_connect`` (which must run the connection's own ``on_connect``)
+    runs as each connection opens, where the client offers the hook."""
     url = url or settings.redis_url
     if url is None:
         raise RuntimeError("no Redis URL: set CLAIMGATE_REDIS_URL or use the embedded default")
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_timeout_s,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        redis_connect_func=on_connect,
+    return make_client(
+        parse_redis_url(url),
+        pool_size=settings.redis_pool_size,
+        timeout_s=settings.redis_timeout_s,
+        on_connect=on_connect,
     )
-    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -106,6 +105,7 @@ class Runtime:
                 batch_size=settings.sync_batch_size,
                 poll_interval_s=settings.sync_poll_interval_s,
                 verify_interval_s=settings.verify_interval_s,
+                listen_url=settings.direct_database_url,
             )
             if settings.run_sync_worker
             else None

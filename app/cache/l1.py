@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from app.cache.layout import decode, invalidation_channel, keys_channel
 from app.cache.shapes import Entry
+from app.cache.topology import Subscription, subscribe
 
 log = logging.getLogger("claimgate.l1")
 
@@ -91,10 +92,11 @@ async def run_subscriber(
     """Keep the L1 honest: evict on messages, flush and distrust it while disconnected."""
     backoff = 0.05
     while not stop.is_set():
-        pubsub = redis.pubsub()
+        sub: Subscription | None = None
         try:
             keys_ch = keys_channel(redis)
-            await pubsub.subscribe(invalidation_channel(redis), keys_ch)
+            sub = await subscribe(redis, invalidation_channel(redis), keys_ch)
+            pubsub = sub.pubsub
             l1.clear()
             l1.healthy = True
             backoff = 0.05
@@ -103,7 +105,7 @@ async def run_subscriber(
                 if msg is None:
                     await pubsub.ping()  # notices a dead connection within a second
                     continue
-                if msg["type"] != "message":
+                if msg["type"] not in ("message", "smessage"):  # smessage: a cluster's shard
                     continue
                 data = msg["data"]
                 if msg["channel"] == keys_ch.encode():
@@ -119,8 +121,8 @@ async def run_subscriber(
         finally:
             l1.healthy = False
             l1.clear()
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if sub is not None:
+                await sub.close()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
         backoff = min(backoff * 2, 1.0)

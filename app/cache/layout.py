@@ -19,21 +19,24 @@ BUILT_KEY = "cg:meta:built"
 # The mirror's stamp (app.sync.stamp): outbox batches taken, and whose mirror this is.
 BATCHES_KEY = "cg:meta:batches"
 GENERATION_KEY = "cg:meta:generation"
+REBUILD_TOKEN = "cg:meta:rebuild-token"
 
 
 def _db(redis: Any) -> int:
-    return int(redis.connection_pool.connection_kwargs.get("db", 0) or 0)
+    pool = getattr(redis, "connection_pool", None)  # a cluster client has none: database 0
+    return int(pool.connection_kwargs.get("db", 0) or 0) if pool is not None else 0
 
 
 # Pub/sub is server-wide, not per database index: a deployment's channels carry its database
 # index, so two deployments (or a test suite) sharing one Redis server never empty each
-# other's L1s or reload each other's keys.
+# other's L1s or reload each other's keys. On a cluster both are sharded channels under one hash
+# tag: one shard carries them, and a subscriber holds one connection (app.cache.l1).
 def invalidation_channel(redis: Any) -> str:
-    return f"cg:inv:{_db(redis)}"
+    return f"cg:{{inv}}:{_db(redis)}"
 
 
 def keys_channel(redis: Any) -> str:
-    return f"cg:keys:{_db(redis)}"
+    return f"cg:{{inv}}:keys:{_db(redis)}"
 
 
 def institution_key(institution: str) -> str:
@@ -70,8 +73,8 @@ def decode(raw: bytes | str) -> Entry:
 
 # KEYS[i] = key, ARGV[i] = its encoded value. Writes each value only when the stored version is
 # older, so a replayed or reordered write can never overwrite a newer document. Many keys per
-# call: the client's per-command cost, not Redis, bounds a rebuild. (On a Redis Cluster the
-# caller must group keys by slot; this service talks to a single primary.)
+# call: the client's per-command cost, not Redis, bounds a rebuild. On a Redis Cluster the
+# callers group keys by slot (app.cache.topology.slot_groups).
 CAS_SCRIPT = """
 local written = 0
 for i, key in ipairs(KEYS) do

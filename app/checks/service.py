@@ -41,6 +41,7 @@ from app.cache.layout import (
     view_key,
 )
 from app.cache.shapes import AliasDoc, Entry, InstitutionAliasDoc, InstitutionDoc, ViewDoc
+from app.cache.topology import mget
 from app.checks.decide import decide
 from app.checks.lines import Line
 from app.checks.verdicts import MemoKey, Verdict, VerdictMemo, verdict_of
@@ -174,7 +175,7 @@ class CheckService:
         if not todo:
             return out, set()
         epoch = l1.epoch
-        raws = await self.redis.mget(todo)
+        raws = await mget(self.redis, todo)
         try:
             fetched = [
                 (k, decode(r) if r is not None else None) for k, r in zip(todo, raws, strict=True)

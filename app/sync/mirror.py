@@ -16,24 +16,38 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cache.layout import (
-    BATCHES_KEY,
     BUILT_KEY,
     CAS_SCRIPT,
-    GENERATION_KEY,
     decode,
     encode,
     invalidation_channel,
 )
+from app.cache.topology import (
+    StampPlace,
+    bounded,
+    eval_on,
+    is_cluster,
+    mget,
+    node_of,
+    publish,
+    slot_groups,
+    stamp_places,
+)
 from app.db.tables import projections
 from app.projection.store import read_docs
-from app.sync.stamp import STAMPED_CAS_SCRIPT, Stamp, ensure_generation, lock_stamp
+from app.sync.stamp import (
+    SINGLE_PLACE,
+    STAMPED_CAS_SCRIPT,
+    Stamp,
+    ensure_generation,
+    lock_stamp,
+)
 
 log = logging.getLogger("claimgate.sync")
 
 CAS_BATCH = 500  # keys per script call
 REBUILD_LOCK = "cg:meta:rebuilding"
 REBUILD_LOCK_TTL_S = 15
-REBUILD_TOKEN = "cg:meta:rebuild-token"
 
 # KEYS[1] = the rebuild's token key, KEYS[2] = the built marker, KEYS[3] / KEYS[4] = the stamp
 # (app.sync.stamp). The marker and stamp are set only if the token this rebuild wrote at its
@@ -80,70 +94,99 @@ class Mirror:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._cas = redis.register_script(CAS_SCRIPT)
-        self._stamped = redis.register_script(STAMPED_CAS_SCRIPT)
 
     async def write(self, rows: Sequence[tuple[str, int, Any]], *, publish: bool = True) -> int:
         """Version-guarded SET of each (key, version, doc); returns how many were newer."""
         if not rows:
             return 0
-        # The context manager resets the pipeline even when Redis fails mid-way.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for i in range(0, len(rows), CAS_BATCH):
-                part = rows[i : i + CAS_BATCH]
-                await self._cas(
-                    keys=[k for k, _, _ in part],
-                    args=[encode(v, d) for _, v, d in part],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        if publish:
-            await self.redis.publish(
-                invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows)
+        calls = [
+            ([rows[i][0] for i in part], [encode(rows[i][1], rows[i][2]) for i in part])
+            for group in slot_groups(self.redis, [k for k, _, _ in rows])
+            for part in _chunks(group, CAS_BATCH)
+        ]
+        if is_cluster(self.redis):
+            # One call per slot; the cluster client sends each to its master.
+            results = await bounded(
+                [lambda k=k, a=a: self._cas(keys=k, args=a) for k, a in calls]  # type: ignore[misc]
             )
+        else:
+            # The context manager resets the pipeline even when Redis fails mid-way.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for k, a in calls:
+                    await self._cas(keys=k, args=a, client=pipe)
+                results = await pipe.execute()
+        if publish:
+            await self.publish([k for k, _, _ in rows])
         return sum(int(r) for r in results)
+
+    async def publish(self, keys: Sequence[str]) -> None:
+        await publish(self.redis, invalidation_channel(self.redis), "\n".join(keys))
 
     async def write_batch(self, rows: Sequence[tuple[str, int, Any]], truth: Stamp) -> int | None:
         """The drain's write: version-guarded like :meth:`write`, and counted as one batch.
 
         ``truth`` is PostgreSQL's stamp, read under its lock. Returns the count to record there,
         or None when Redis lacks batches PostgreSQL counts (or is another generation's): then
-        nothing was written, and the rows must stay in the outbox until Redis is repaired.
+        nothing was written, and the rows must stay in the outbox until Redis is repaired. On a
+        cluster every master's copy of the stamp is checked and raised, with the documents that
+        master holds (app.sync.stamp).
         """
-        meta = [BUILT_KEY, BATCHES_KEY, GENERATION_KEY]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for i in range(0, len(rows), CAS_BATCH):
-                part = rows[i : i + CAS_BATCH]
-                values: list[bytes | int | str] = [truth.batches, truth.generation]
-                values += [encode(v, d) for _, v, d in part]
-                await self._stamped(keys=meta + [k for k, _, _ in part], args=values, client=pipe)
-            results = [int(r) for r in await pipe.execute()]
-        if any(r < 0 for r in results):
-            return None
-        await self.redis.publish(invalidation_channel(self.redis), "\n".join(k for k, _, _ in rows))
+        places = await stamp_places(self.redis, SINGLE_PLACE)
+        mine: dict[str, list[tuple[str, int, Any]]] = {p.built: [] for p in places}
+        if len(places) == 1:
+            mine[places[0].built] = list(rows)
+        else:
+            owner = {p.node.name: p.built for p in places}
+            for row in rows:
+                mine[owner[node_of(self.redis, row[0]).name]].append(row)
+        results = []
+        for place in places:
+            part = mine[place.built]
+            for chunk in _chunks(part, CAS_BATCH) if part else [[]]:
+                args: list[Any] = [truth.batches, truth.generation]
+                for k, v, d in chunk:
+                    args += (k, encode(v, d))
+                results.append(
+                    int(await eval_on(self.redis, place, STAMPED_CAS_SCRIPT, place.keys, args))
+                )
+                if results[-1] < 0:
+                    return None
+        await self.publish([k for k, _, _ in rows])
         # Not built: written but uncounted in Redis; PostgreSQL still counts the batch, so a
         # snapshot from before it, restored later, is recognised as older.
         return max([truth.batches + 1, *results])
 
 
-async def _finish(engine: AsyncEngine, redis: Redis, token: str, marker: bytes) -> bool:
-    """Mark Redis built and stamp it with PostgreSQL's count, if the token survived. Under the
-    stamp's lock: no drain runs between reading the count and stamping Redis with it."""
+def _chunks(items: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+async def _start(redis: Redis, token: str) -> list[StampPlace]:
+    """A rebuild's (or resync's) token on every copy of the stamp: a copy that loses its data
+    meanwhile loses the token with it, and is not vouched for at the end."""
+    places = await stamp_places(redis, SINGLE_PLACE)
+    for place in places:
+        await redis.set(place.token, token, ex=3600)
+    return places
+
+
+async def _finish(
+    engine: AsyncEngine, redis: Redis, places: list[StampPlace], token: str, marker: bytes
+) -> bool:
+    """Mark Redis built and stamp it with PostgreSQL's count, if the token survived (on every
+    copy). Under the stamp's lock: no drain runs between reading the count and stamping."""
     await ensure_generation(engine)
+    done = True
     async with engine.begin() as conn:
         truth = await lock_stamp(conn)
-        done = await redis.eval(
-            FINISH_SCRIPT,
-            4,
-            REBUILD_TOKEN,
-            BUILT_KEY,
-            BATCHES_KEY,
-            GENERATION_KEY,
-            token,
-            marker,
-            truth.batches,
-            truth.generation,
-        )
-    return bool(done)
+        for place in places:
+            keys = (place.token, *place.keys)
+            args = (token, marker, truth.batches, truth.generation)
+            done = bool(await eval_on(redis, place, FINISH_SCRIPT, keys, args)) and done
+        if done and places[0].built != BUILT_KEY:
+            # A cluster: the marker the checks read with their documents (app.checks.service).
+            await redis.set(BUILT_KEY, marker)
+    return done
 
 
 @dataclass
@@ -164,7 +207,7 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
     mirror = Mirror(redis)
     total = written = 0
     token = uuid.uuid4().hex
-    await redis.set(REBUILD_TOKEN, token, ex=3600)
+    places = await _start(redis, token)
     async with engine.connect() as conn:
         result = await conn.stream(
             select(projections.c.key, projections.c.version, projections.c.doc).execution_options(
@@ -178,8 +221,8 @@ async def rebuild(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Re
             await redis.expire(REBUILD_LOCK, REBUILD_LOCK_TTL_S)  # Redis 6.2 has no XX
     # Encoded like every other value, so a check can fetch it in the same MGET as documents.
     marker = encode(0, {"built_at": time.time(), "projections": total})
-    complete = await _finish(engine, redis, token, marker)
-    await redis.publish(invalidation_channel(redis), "*")
+    complete = await _finish(engine, redis, places, token, marker)
+    await mirror.publish(["*"])
     report = RebuildReport(total, written, time.monotonic() - t0, complete)
     if complete:
         log.info("cache rebuilt: %d projections, %d written, %.1fs", total, written, report.seconds)
@@ -208,11 +251,11 @@ async def resync(engine: AsyncEngine, redis: Redis, *, chunk: int = 2000) -> Ver
     its lock) and the waiting rows follow. Faster than :func:`rebuild`: only what drifted moves.
     """
     token = uuid.uuid4().hex
-    await redis.set(REBUILD_TOKEN, token, ex=3600)
+    places = await _start(redis, token)
     report = await _verify_versions(engine, redis, repair=True, chunk=chunk, keep_lock=True)
     marker = encode(0, {"built_at": time.time(), "projections": report.checked, "resync": True})
-    report.complete = await _finish(engine, redis, token, marker)
-    await redis.publish(invalidation_channel(redis), "*")
+    report.complete = await _finish(engine, redis, places, token, marker)
+    await Mirror(redis).publish(["*"])
     drift = report.missing + report.stale + report.differing
     if report.complete:
         log.warning(
@@ -251,7 +294,7 @@ async def verify(
         )
         async for part in result.partitions(chunk):
             rows = list(part)
-            raws = await redis.mget([r[0] for r in rows])
+            raws = await mget(redis, [r[0] for r in rows])
             fix: list[tuple[str, bytes]] = []
             for (key, version, doc), raw in zip(rows, raws, strict=True):
                 checked += 1
@@ -287,7 +330,11 @@ async def _verify_versions(
         )
         async for part in result.partitions(chunk):
             rows = list(part)
-            have = await versions_of(keys=[k for k, _ in rows])
+            have: list[Any] = [b""] * len(rows)
+            for group in slot_groups(redis, [k for k, _ in rows]):
+                got = await versions_of(keys=[rows[i][0] for i in group])
+                for i, prefix in zip(group, got, strict=True):
+                    have[i] = prefix
             drifted: list[str] = []
             for (key, version), prefix in zip(rows, have, strict=True):
                 checked += 1
@@ -334,14 +381,19 @@ async def _repair(
                 await conn.execute(text("SELECT last_value FROM projection_version_seq"))
             ).scalar_one()
         )
-    async with redis.pipeline(transaction=False) as pipe:
-        for key, value in fix:
-            await script(keys=[key], args=[value, ceiling], client=pipe)
-        results = await pipe.execute()
+    if is_cluster(redis):
+        results = await bounded(
+            [lambda k=k, v=v: script(keys=[k], args=[v, ceiling]) for k, v in fix]  # type: ignore[misc]
+        )
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, value in fix:
+                await script(keys=[key], args=[value, ceiling], client=pipe)
+            results = await pipe.execute()
     written = [k for (k, _), r in zip(fix, results, strict=True) if r == 1]
     if written:
         async with engine.connect() as conn:
             current = await read_docs(conn, written)
         await Mirror(redis).write([(k, v, d) for k, (v, d) in current.items()], publish=False)
-    await redis.publish(invalidation_channel(redis), "\n".join(k for k, _ in fix))
+    await Mirror(redis).publish([k for k, _ in fix])
     return len(written)

@@ -25,6 +25,13 @@ recognised.
 
 Readers compare in one order — PostgreSQL first, then Redis — so a batch drained between the two
 reads can only make Redis look newer, never older.
+
+On a Redis Cluster every master carries its own copy of the stamp, in the lowest slot it serves
+(app.cache.topology.stamp_places): a master that fails over to a replica that lagged, or restarts
+from its own snapshot, loses batches together with its copy, whatever the other masters hold.
+Each drain stamps every copy (a master with no document in the batch too), in the same script
+as that master's documents; readers take the worst copy: the lowest count, and "regressed" when
+some masters are built and others are not (one lost its data) or their generations differ.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.cache.layout import BATCHES_KEY, BUILT_KEY, GENERATION_KEY
+from app.cache.layout import BATCHES_KEY, BUILT_KEY, GENERATION_KEY, REBUILD_TOKEN
+from app.cache.topology import StampPlace, mget, stamp_places
 
 
 class MirrorRegressed(Exception):
@@ -127,6 +135,8 @@ def _count(raw: bytes | str | None) -> int:
 
 
 STAMP_KEYS = (BUILT_KEY, BATCHES_KEY, GENERATION_KEY)
+SINGLE_PLACE = StampPlace(BUILT_KEY, BATCHES_KEY, GENERATION_KEY, REBUILD_TOKEN)
+_MIXED = "\0mixed"  # no generation PostgreSQL can hold
 
 
 def held_of(values: list[Any]) -> HeldStamp:
@@ -135,17 +145,35 @@ def held_of(values: list[Any]) -> HeldStamp:
     return HeldStamp(built is not None, _count(batches), _text(generation))
 
 
+def worst_of(copies: list[HeldStamp]) -> HeldStamp:
+    """One stamp for several copies (a cluster's masters): the oldest of them."""
+    if len(copies) == 1:
+        return copies[0]
+    if not any(c.built for c in copies):
+        return HeldStamp(False, 0, "")
+    if not all(c.built for c in copies):
+        return HeldStamp(True, -1, _MIXED)  # a master lost its data while the others kept theirs
+    generations = {c.generation for c in copies}
+    generation = generations.pop() if len(generations) == 1 else _MIXED
+    return HeldStamp(True, min(c.batches for c in copies), generation)
+
+
 async def read_held(redis: Redis) -> HeldStamp:
-    """Redis's stamp, in one round trip."""
-    return held_of(await redis.mget(STAMP_KEYS))
+    """Redis's stamp, in one round trip (per master, in parallel, on a cluster)."""
+    places = await stamp_places(redis, SINGLE_PLACE)
+    values = await mget(redis, [k for p in places for k in p.keys])
+    return worst_of([held_of(values[i : i + 3]) for i in range(0, len(values), 3)])
 
 
 # The drain's write. KEYS[1] = the built marker, KEYS[2] = the batch count, KEYS[3] = the
-# generation, KEYS[4..] = documents; ARGV[1] = PostgreSQL's count, ARGV[2] = its generation,
-# ARGV[3..] = the documents' encoded values. Each document is written only over an older version
-# (the guard of app.cache.layout.CAS_SCRIPT). Returns -1 when a built Redis lacks batches
+# generation (one copy of the stamp); ARGV[1] = PostgreSQL's count, ARGV[2] = its generation,
+# ARGV[3..] = document key, encoded value, key, value... (in ARGV, not KEYS: on a cluster they lie
+# in other slots of the master that holds the copy). Each document is written only over an older
+# version (the guard of app.cache.layout.CAS_SCRIPT). Returns -1 when a built Redis lacks batches
 # PostgreSQL counts or is another generation's (nothing written), 0 when Redis is not built
-# (written, not counted: the rebuild stamps it), otherwise Redis's new count.
+# (written, not counted: the rebuild stamps it), otherwise the new count: PostgreSQL's plus one,
+# the same on every copy (a copy ahead of PostgreSQL — its batch rolled back there after Redis
+# took it — comes back in step instead of drifting ahead of the others).
 STAMPED_CAS_SCRIPT = """
 local built = redis.call('EXISTS', KEYS[1]) == 1
 local count = tonumber(redis.call('GET', KEYS[2]) or '0') or -1
@@ -155,16 +183,17 @@ if built then
     return -1
   end
 end
-for i = 4, #KEYS do
-  local value = ARGV[i - 1]
-  local cur = redis.call('GET', KEYS[i])
+for i = 3, #ARGV, 2 do
+  local key, value = ARGV[i], ARGV[i + 1]
+  local cur = redis.call('GET', key)
   if not cur or string.sub(cur, 1, 16) < string.sub(value, 1, 16) then
-    redis.call('SET', KEYS[i], value)
+    redis.call('SET', key, value)
   end
 end
 if not built then
   return 0
 end
-redis.call('SET', KEYS[2], string.format('%d', count + 1))
-return count + 1
+local n = tonumber(ARGV[1]) + 1
+redis.call('SET', KEYS[2], string.format('%d', n))
+return n
 """

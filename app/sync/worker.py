@@ -24,6 +24,7 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -64,8 +65,12 @@ class SyncWorker:
         poll_interval_s: float = 1.0,
         unit_timeout_s: float = 30.0,
         verify_interval_s: float = 0.0,
+        listen_url: str | None = None,
     ) -> None:
         self.engine = engine
+        # LISTEN holds a session: through PgBouncer in transaction mode it would hear nothing,
+        # so the listener may connect directly (CLAIMGATE_DATABASE_DIRECT_URL).
+        self.listen_url = make_url(listen_url) if listen_url else engine.url
         self.redis = redis
         self.mirror = Mirror(redis)
         self.batch_size = batch_size
@@ -171,7 +176,7 @@ class SyncWorker:
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Wake the loop on NOTIFY; the poll interval covers a lost listener."""
-        url = self.engine.url.set(drivername="postgresql")
+        url = self.listen_url.set(drivername="postgresql")
         while not stop.is_set():
             conn: asyncpg.Connection | None = None
             try:
