@@ -25,7 +25,7 @@ ROUTES = {(m, r.path): r for r in router.routes if isinstance(r, APIRoute) for m
 
 
 def test_the_document_names_a_schema_for_every_admin_answer() -> None:
-    doc = create_app(Settings(database_url="x", redis_url="y")).openapi()
+    doc = create_app(Settings(database_url="x", redis_url="redis://y")).openapi()
     missing = []
     for (method, path), route in ROUTES.items():
         op = doc["paths"][path][method.lower()]

@@ -155,9 +155,9 @@ async def _seen_by_the_app(settings: Settings, peer: str) -> tuple[Any, Any]:
 
 
 async def test_forwarded_headers_are_believed_only_from_configured_proxies() -> None:
-    plain = Settings(database_url="x", redis_url="y")
+    plain = Settings(database_url="x", redis_url="redis://y")
     # By default nobody is a proxy, not even this host.
     assert await _seen_by_the_app(plain, "127.0.0.1") == (("127.0.0.1", 50000), "http")
-    proxied = Settings(database_url="x", redis_url="y", forwarded_allow_ips="10.0.0.7")
+    proxied = Settings(database_url="x", redis_url="redis://y", forwarded_allow_ips="10.0.0.7")
     assert await _seen_by_the_app(proxied, "127.0.0.1") == (("127.0.0.1", 50000), "http")
     assert await _seen_by_the_app(proxied, "10.0.0.7") == (("203.0.113.9", 0), "https")

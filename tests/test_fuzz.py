@@ -29,7 +29,7 @@ from app.settings import Settings
 from tests.conftest import Servers, make_settings, reset
 
 schema = schemathesis.openapi.from_dict(
-    create_app(Settings(database_url="x", redis_url="y")).openapi()
+    create_app(Settings(database_url="x", redis_url="redis://y")).openapi()
 )
 CHECKS = [
     not_a_server_error,
