@@ -25,7 +25,7 @@ from app.auth.keys import Principal
 from app.checks.plain import plain_batch, plain_line, unique_keys
 from app.checks.usecase import CHECK_ROLES
 from app.errors import ProblemError
-from app.fields import today_shanghai
+from app.fields import today_shanghai_iso
 
 _ONE = "/v1/checks"
 _BATCH = "/v1/checks/batch"
@@ -79,7 +79,7 @@ class CheckFastPath:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             return False
-        today = today_shanghai().isoformat()
+        today = today_shanghai_iso()
         try:
             if path == _ONE:
                 line = plain_line(data, today)

@@ -211,12 +211,16 @@ class CheckService:
         keep = [(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY]
         if unless_held:
             keep = [
-                (k, r)
-                for k, r in keep
-                if r is not None or (held := unless_held.get(k)) is None or out.get(held) is None
+                (k, r) for k, r in keep if r is not None or not self._view_held(k, unless_held, out)
             ]
         l1.put_many(keep, epoch)
         return out, set(todo)
+
+    @staticmethod
+    def _view_held(key: str, unless_held: dict[str, str], got: dict[str, Entry | None]) -> bool:
+        """Whether ``key`` stands in for a document ``got`` holds (its absence is not kept)."""
+        held = unless_held.get(key)
+        return held is not None and got.get(held) is not None
 
     async def _fetch_db(
         self, keys: list[str], marker: int, unless_held: dict[str, str] | None = None
@@ -357,6 +361,20 @@ class CheckService:
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise _unavailable(exc) from None
         return targets(got), "database"
+
+    async def check_one(self, line: Line) -> tuple[Verdict, str]:
+        """:meth:`check` of one line; a remembered verdict is found without the lists a batch
+        needs (most single checks are remembered)."""
+        if self.cache_trusted and self.l1.enabled and time.monotonic() >= self._redis_down_until:
+            tok = codes.practitioner_token(line.practitioner, self.pii_secret)
+            memo = self.memo
+            v = memo.get((line.institution, line.department, tok, line.day, line.emergency))
+            if v is not None:
+                self.lines_checked += 1
+                memo.hits += 1
+                return v, "cache"
+        verdicts, source = await self.check((line,))
+        return verdicts[0], source
 
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
         """Verdicts in order, and the source they came from ("cache" or "database")."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -123,8 +124,40 @@ class _DecisionIds:
 decision_id = _DecisionIds()
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+class _Clock:
+    """The answers' ``checked_at`` and the bytes every answer of a request shares, formatted
+    once per millisecond and source instead of once per request: at thousands of checks a
+    second most requests fall in a millisecond already formatted, and the formatting was a
+    tenth of a remembered check's own work."""
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._iso = ""
+        self._heads: dict[str, bytes] = {}
+
+    def now_iso(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            secs, frac = divmod(ms, 1000)
+            # Whole seconds, then the milliseconds: a float of ``ms / 1000`` may round down.
+            moment = datetime.fromtimestamp(secs, UTC).replace(microsecond=frac * 1000)
+            self._iso = moment.isoformat(timespec="milliseconds")
+            self._heads = {}
+            self._ms = ms
+        return self._iso
+
+    def stamp(self, source: str) -> tuple[str, bytes]:
+        """Now, and the answers' shared fields for ``source`` at now."""
+        checked_at = self.now_iso()
+        head = self._heads.get(source)
+        if head is None:
+            head = self._heads[source] = stamp_head(source, checked_at)
+        return checked_at, head
+
+
+_clock = _Clock()
+now_iso = _clock.now_iso
+stamp = _clock.stamp
 
 
 def stamp_head(source: str, checked_at: str) -> bytes:
