@@ -202,3 +202,24 @@ async def test_today_turns_at_midnight_in_shanghai(monkeypatch: pytest.MonkeyPat
     assert today() == "2025-12-02"
     at["t"] -= 3600  # a clock stepped back an hour
     assert today() == "2025-12-01"
+
+
+async def test_an_institution_document_is_decoded_once_until_its_value_changes() -> None:
+    from app.cache.l1 import L1Cache
+    from app.cache.layout import encode, institution_key
+
+    l1 = L1Cache(100)
+    l1.healthy = True
+    ik, vk = institution_key(f.INST), view_key(f.INST, f.DOC)
+    l1.put_many([(ik, encode(1, {"d": {}})), (vk, encode(1, {"r": []}))], l1.epoch)
+    first = l1.get(ik)
+    assert first is not None
+    assert first.version == 1
+    assert l1.get(ik) is first  # shared: read only
+    assert l1.get(vk) is not l1.get(vk)  # a view is decoded afresh for each caller
+    l1.put_many([(ik, encode(2, {"d": {"A01": {}}}))], l1.epoch)  # a newer document
+    second = l1.get(ik)
+    assert second is not None
+    assert (second.version, second.doc) == (2, {"d": {"A01": {}}})
+    l1.invalidate([ik])
+    assert l1.get(ik) is MISSING
