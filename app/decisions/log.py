@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ COLUMNS = (
 )
 MAINTENANCE_INTERVAL_S = 3600.0
 _SHANGHAI = timedelta(hours=8)
+_ROWS_PER_TURN = 256
 
 
 class DecisionLog(BufferedRecorder):
@@ -133,12 +134,22 @@ class DecisionLog(BufferedRecorder):
         )
 
     async def _insert(self, rows: list[Any]) -> None:
-        records = [self._row(r) for r in rows]
+        async def records() -> AsyncIterator[tuple[Any, ...]]:
+            # The checks' loop gets a turn every few hundred rows: a flush is thousands of rows
+            # at full load, and building them in one go held every check for tens of ms — the
+            # checks' p99 doubled (docs/performance.md).
+            for i, r in enumerate(rows):
+                if i % _ROWS_PER_TURN == _ROWS_PER_TURN - 1:
+                    await asyncio.sleep(0)
+                yield self._row(r)
+
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             async with driver.transaction():
-                await driver.copy_records_to_table("decision_log", records=records, columns=COLUMNS)
+                await driver.copy_records_to_table(
+                    "decision_log", records=records(), columns=COLUMNS
+                )
 
     async def maintain_partitions(self, stop: asyncio.Event) -> None:
         """Partitions ahead and retention, now and every hour (app.decisions.partitions)."""
