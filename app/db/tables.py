@@ -182,6 +182,18 @@ outcomes = Table(
     ),
 )
 
+# The practitioners whose outcome an institution's rules read (app.policy.institution_rules):
+# registered there, and sanctioned (warning, suspension, termination) there or everywhere, or
+# with a violation there. Re-judging an institution reads these and counts the rest in SQL
+# (app.projection.staff), instead of reading its whole staff. Kept by the practitioner's
+# recompute; migration 0014 fills it from the outcomes.
+staff_inputs = Table(
+    "staff_inputs",
+    metadata,
+    Column("institution_code", String(12), primary_key=True),
+    Column("practitioner_token", String(40), primary_key=True, index=True),
+)
+
 outbox = Table(
     "outbox",
     metadata,

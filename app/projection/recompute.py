@@ -44,13 +44,14 @@ from app.policy import (
     PractitionerOutcome,
     Profile,
     Registration,
+    StaffCounts,
     Violation,
     evaluate_institution,
     evaluate_practitioner,
     load_profiles,
     sites_counted,
 )
-from app.projection import codec, docs, ledger
+from app.projection import codec, docs, ledger, staff
 from app.projection.ledger import read_calendar
 from app.projection.store import Written, write_docs
 
@@ -166,6 +167,27 @@ class Recompute:
                     )
                 )
         new = {subject: codec.to_json(out) for subject, (_, out) in results.items()}
+        await staff.keep(
+            conn,
+            people,
+            (
+                (code, token)
+                for token in people
+                for code in _sites(ledgers[token])
+                if code in profile_of
+                and any(
+                    isinstance(e, Registration) and e.institution == code for e in ledgers[token]
+                )
+                and staff.read_by_rules(
+                    code,
+                    new.get(f"p:{token}:{profile_of[code]}"),
+                    any(
+                        isinstance(e, Violation) and e.institution == code
+                        for e in ledgers[token]
+                    ),
+                )
+            ),
+        )
         before: dict[str, Any] = {}
         changed = await self._store_outcomes(new, before)
         touched: set[str] = set()
@@ -248,9 +270,11 @@ class Recompute:
                 )
             )
         }
-        events = await ledger.institution_events(conn, code)
-        staff = sorted({e.practitioner for e in events if isinstance(e, Registration)})
-        subjects = [f"p:{t}:{profile_id}" for t in staff]
+        # The staff the rules read, and a count of the rest (app.projection.staff)
+        events = await ledger.institution_events(conn, code, with_registrations=False)
+        read = await staff.read_staff(conn, code)
+        events += await ledger.registrations_at(conn, code, read)
+        subjects = [f"p:{t}:{profile_id}" for t in read]
         stored: dict[str, Any] = {
             subj: doc
             for subj, doc in await conn.execute(
@@ -261,19 +285,21 @@ class Recompute:
         }
         outs = {
             t: codec.practitioner_outcome(stored[f"p:{t}:{profile_id}"])
-            for t in staff
+            for t in read
             if f"p:{t}:{profile_id}" in stored
         }
         categories: dict[str, str] = {
             t: cat
             for t, cat in await conn.execute(
                 select(practitioners.c.token, practitioners.c.category).where(
-                    any_of(practitioners.c.token, staff)
+                    any_of(practitioners.c.token, read)
                 )
             )
         }
+        counted = profile.staff_share is not None or profile.terminated_doctors is not None
+        heads = await staff.staff_counts(conn, code) if counted else StaffCounts()
         inst_out, dept_outs = evaluate_institution(
-            profile, code, events, outs, categories, await read_calendar(conn)
+            profile, code, events, outs, categories, await read_calendar(conn), staff=heads
         )
         doc = docs.institution_doc(
             name=name,
