@@ -291,9 +291,7 @@ def _terminated_doctors(
                 )
             )
         elif (
-            not enough
-            and len(hit) * 100 >= rule.notice_percent * staff
-            and len(hit) not in noticed
+            not enough and len(hit) * 100 >= rule.notice_percent * staff and len(hit) not in noticed
         ):
             noticed.add(len(hit))
             result.notices.append(

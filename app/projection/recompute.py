@@ -181,10 +181,7 @@ class Recompute:
                 and staff.read_by_rules(
                     code,
                     new.get(f"p:{token}:{profile_of[code]}"),
-                    any(
-                        isinstance(e, Violation) and e.institution == code
-                        for e in ledgers[token]
-                    ),
+                    any(isinstance(e, Violation) and e.institution == code for e in ledgers[token]),
                 )
             ),
         )

@@ -38,13 +38,17 @@ def read_by_rules(code: str, outcome: Mapping[str, Any] | None, violation_here: 
     )
 
 
-async def keep(conn: AsyncConnection, tokens: Iterable[str], read: Iterable[tuple[str, str]]) -> None:
+async def keep(
+    conn: AsyncConnection, tokens: Iterable[str], read: Iterable[tuple[str, str]]
+) -> None:
     """Replace the rows of ``tokens`` (practitioners just re-judged, their rows locked) by
     ``read``: (institution, practitioner) pairs."""
     tokens = list(tokens)
     if not tokens:
         return
-    await conn.execute(delete(staff_inputs).where(any_of(staff_inputs.c.practitioner_token, tokens)))
+    await conn.execute(
+        delete(staff_inputs).where(any_of(staff_inputs.c.practitioner_token, tokens))
+    )
     rows = [{"institution_code": i, "practitioner_token": t} for i, t in sorted(set(read))]
     if rows:
         await conn.execute(insert(staff_inputs).on_conflict_do_nothing(), rows)

@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.Column("institution_code", sa.String(12), primary_key=True),
         sa.Column("practitioner_token", sa.String(40), primary_key=True),
     )
-    op.create_index(
-        "ix_staff_inputs_practitioner_token", "staff_inputs", ["practitioner_token"]
-    )
+    op.create_index("ix_staff_inputs_practitioner_token", "staff_inputs", ["practitioner_token"])
     op.execute(
         """
         INSERT INTO staff_inputs (institution_code, practitioner_token)

@@ -46,7 +46,8 @@ def registrations(draw: st.DrawFn, n: int) -> list[Registration]:
         for _ in range(draw(st.integers(1, 3))):
             start = draw(days)
             # an end before the start, on it, after it, or none
-            end = draw(st.one_of(st.none(), st.integers(-30, 600).map(lambda k: start + k)))
+            length = draw(st.one_of(st.none(), st.integers(-30, 600)))
+            end = None if length is None else start + length
             out.append(
                 Registration(
                     f"P{p}",
@@ -61,7 +62,9 @@ def registrations(draw: st.DrawFn, n: int) -> list[Registration]:
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[str, list[Event], dict[str, str]]:
-    profile_id = draw(st.sampled_from(["jining-2024", "lanzhou-2014", "weihai-2018", "weihai-2018"]))
+    profile_id = draw(
+        st.sampled_from(["jining-2024", "lanzhou-2014", "weihai-2018", "weihai-2018"])
+    )
     n = draw(staff_size)
     events: list[Event] = list(draw(registrations(n)))
     categories = {f"P{p}": draw(st.sampled_from(["doctor", "doctor", "nurse"])) for p in range(n)}
@@ -96,8 +99,12 @@ def histories(draw: st.DrawFn) -> tuple[str, list[Event], dict[str, str]]:
     return profile_id, events, categories
 
 
-def registered_on(regs: list[Registration], when: dt.date, category: str | None = None,
-                  categories: dict[str, str] | None = None) -> int:
+def registered_on(
+    regs: list[Registration],
+    when: dt.date,
+    category: str | None = None,
+    categories: dict[str, str] | None = None,
+) -> int:
     return len(
         {
             r.practitioner
@@ -131,9 +138,7 @@ def test_judged_from_the_staff_the_rules_read_equals_judged_from_the_whole_staff
     prof = profile(profile_id)
     for code in SITES:
         here: list[Event] = [
-            e
-            for e in events
-            if isinstance(e, Appeal) or getattr(e, "institution", None) == code
+            e for e in events if isinstance(e, Appeal) or getattr(e, "institution", None) == code
         ]
         regs = [e for e in here if isinstance(e, Registration)]
         staff = sorted({r.practitioner for r in regs})
