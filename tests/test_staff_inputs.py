@@ -140,7 +140,12 @@ async def test_institutions_judged_from_staff_inputs_equal_the_whole_staff(
             start = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(700))
             end = rng.choice([None, start + dt.timedelta(days=rng.randrange(1, 400))])
             await f.registration(
-                h, code, site, rng.choice(DEPTS), start.isoformat(), end and end.isoformat()
+                h,
+                code,
+                site,
+                rng.choice(DEPTS),
+                start.isoformat(),
+                end if end is None else end.isoformat(),
             )
     await _assert_equal_to_whole_staff(h)
     for _ in range(4):
