@@ -53,6 +53,7 @@ from app.policy import (
 )
 from app.projection import codec, docs, ledger, staff
 from app.projection.ledger import read_calendar
+from app.projection.pacing import Pacer
 from app.projection.store import Written, write_docs
 
 
@@ -70,6 +71,8 @@ class Recompute:
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
+    # A long recompute (a bulk import) pauses between slices so checks keep their pace
+    pacer: Pacer = field(default_factory=Pacer)
 
     async def run(self) -> list[Written]:
         """Recompute everything collected so far; a second call only does what came after."""
@@ -80,6 +83,7 @@ class Recompute:
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
             await self._institution(code)
+            await self.pacer.breathe()
         todo_a, self.aliases = sorted(self.aliases), set()
         await self._aliases(todo_a)
         todo_ia, self.institution_aliases = sorted(self.institution_aliases), set()
@@ -126,6 +130,7 @@ class Recompute:
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
         writes: list[tuple[str, str | None, Any]] = []
         for token, (display, category) in people.items():
+            await self.pacer.breathe()
             events = ledgers[token]
             sites = sorted(s for s in _sites(events) if s in profile_of)
             by_profile: dict[str, set[str]] = defaultdict(set)
