@@ -76,13 +76,16 @@ class Recompute:
 
     async def run(self) -> list[Written]:
         """Recompute everything collected so far; a second call only does what came after."""
+        # Institutions marked for their own events (registrations among them) count their
+        # staff again; those re-judged for a practitioner's outcome alone reuse the count.
+        direct = set(self.institutions)
         todo_p, self.practitioners = sorted(self.practitioners), set()
         self.institutions |= await self._practitioners(todo_p)
         todo_v, self.violation_sites = sorted(self.violation_sites), set()
         self.institutions |= await self._reading_violations(todo_v)
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
-            await self._institution(code)
+            await self._institution(code, recount=code in direct)
             await self.pacer.breathe()
         todo_a, self.aliases = sorted(self.aliases), set()
         await self._aliases(todo_a)
@@ -243,7 +246,7 @@ class Recompute:
         }
 
     # -- institution --------------------------------------------------------------------
-    async def _institution(self, code: str) -> None:
+    async def _institution(self, code: str, *, recount: bool = True) -> None:
         conn = self.conn
         irow = (
             await conn.execute(
@@ -299,7 +302,7 @@ class Recompute:
             )
         }
         counted = profile.staff_share is not None or profile.terminated_doctors is not None
-        heads = await staff.staff_counts(conn, code) if counted else StaffCounts()
+        heads = await staff.staff_counts(conn, code, recount=recount) if counted else StaffCounts()
         inst_out, dept_outs = evaluate_institution(
             profile, code, events, outs, categories, await read_calendar(conn), staff=heads
         )

@@ -15,12 +15,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.any_of import any_of
-from app.db.tables import staff_inputs
+from app.db.tables import staff_heads, staff_inputs
 from app.policy import StaffCounts
 
 # Every status any institution rule counts; a superset for a profile is harmless (its rules
@@ -94,11 +94,28 @@ _CHANGES = text(
 )
 
 
-async def staff_counts(conn: AsyncConnection, code: str) -> StaffCounts:
-    """How many practitioners are registered at ``code`` on each day, per category."""
+async def staff_counts(conn: AsyncConnection, code: str, *, recount: bool = True) -> StaffCounts:
+    """How many practitioners are registered at ``code`` on each day, per category: counted
+    and kept, or (``recount`` false) as last kept when there is such a count."""
+    if not recount:
+        kept = (
+            await conn.execute(
+                select(staff_heads.c.changes).where(staff_heads.c.institution_code == code)
+            )
+        ).scalar_one_or_none()
+        if kept is not None:
+            return StaffCounts.from_changes((dt.date.fromisoformat(d), c, n) for d, c, n in kept)
     changes: list[tuple[dt.date, str, int]] = [
         (d, cat, int(delta))
         for d, cat, delta in await conn.execute(_CHANGES, {"code": code})
         if delta
     ]
+    stmt = insert(staff_heads).values(
+        institution_code=code, changes=[[d.isoformat(), c, n] for d, c, n in changes]
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[staff_heads.c.institution_code], set_={"changes": stmt.excluded.changes}
+        )
+    )
     return StaffCounts.from_changes(changes)

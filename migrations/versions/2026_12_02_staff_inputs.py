@@ -1,4 +1,5 @@
-"""staff_inputs: the practitioners whose outcome an institution's rules read (issue 14)
+"""staff_inputs: the practitioners whose outcome an institution's rules read; staff_heads: how
+many it has registered per day (issue 14)
 
 Re-judging an institution read its whole staff's outcomes; it now reads the rows of this table
 and counts the rest of the staff in SQL (app.projection.staff). Filled here from the stored
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
 down_revision: str | None = "0006"
@@ -31,6 +33,12 @@ def upgrade() -> None:
         sa.Column("practitioner_token", sa.String(40), primary_key=True),
     )
     op.create_index("ix_staff_inputs_practitioner_token", "staff_inputs", ["practitioner_token"])
+    # Filled as institutions are re-judged: a missing row is counted then.
+    op.create_table(
+        "staff_heads",
+        sa.Column("institution_code", sa.String(12), primary_key=True),
+        sa.Column("changes", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    )
     op.execute(
         """
         INSERT INTO staff_inputs (institution_code, practitioner_token)
@@ -54,4 +62,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("staff_heads")
     op.drop_table("staff_inputs")
