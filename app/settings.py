@@ -138,6 +138,40 @@ class Settings(BaseSettings):
         description="医疗类别 (med_type) codes the national interface reads as an emergency "
         "(13 急诊, 24 急诊转住院); a region adds its own codes",
     )
+    log_format: str = Field(
+        "json", pattern=r"^(json|text)$", description="json: one object per line; text: prose"
+    )
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_checks: bool = Field(
+        False,
+        description="log a line for every check answered (else only those answered 4xx/5xx)",
+    )
+    metrics: bool = Field(True, description="count for GET /metrics (Prometheus)")
+    metrics_fold_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="the plain counters of the check path are folded into the exported "
+        "metrics this often (and before each scrape of the process scraped)",
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="with several workers, prometheus_client's multiprocess folder; unset = "
+        "a temporary folder serve creates and removes",
+    )
+    sync_metrics_port: int = Field(
+        0, ge=0, le=65535, description="claimgate sync serves /metrics on this port; 0 = off"
+    )
+    decision_log: bool = Field(True, description="record every answered line (decision log)")
+    decision_log_flush_interval_s: float = Field(
+        0.5, gt=0, le=60, description="the decision log is written this often"
+    )
+    decision_log_buffer_size: int = Field(
+        500_000, ge=1, description="decision-log records a process holds while PostgreSQL is away"
+    )
+    decision_log_retention_days: int = Field(
+        400, ge=1, description="days of decision-log partitions kept; older ones are dropped"
+    )
     key_refresh_interval_s: float = Field(
         5.0, gt=0, description="API keys are reloaded at least this often"
     )

@@ -8,6 +8,8 @@ Scenarios (each at 1 and 2 uvicorn workers, same uvicorn settings as ``claimgate
 - ``naive``     one SQLAlchemy ORM query per request against PostgreSQL, then the same decision
 - ``cache``     claimgate with ``CLAIMGATE_L1_SIZE=0`` (a Redis round trip per check)
 - ``full``      claimgate as shipped
+- ``nometrics`` / ``nodecisionlog``  claimgate with ``CLAIMGATE_METRICS=false`` /
+  ``CLAIMGATE_DECISION_LOG=false``: what the metrics and the decision log cost ``full``
 - ``batch100`` / ``batch1000``  ``POST /v1/checks/batch`` on ``full``
 - ``batch20`` / ``national3101``  the same 20 lines as a batch and as a 3101 of one patient,
   one encounter and 20 orders (``POST /v1/national/3101``) on ``full`` (loadtests.national)
@@ -42,7 +44,7 @@ from loadtests.dataset import Dataset
 from loadtests.seed import BULK_FLOOR, Target, prepare, seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS = ("raw", "bare", "naive", "cache", "full")
+KINDS = ("raw", "bare", "naive", "cache", "full", "nometrics", "nodecisionlog")
 SCENARIOS = (
     "raw",
     "bare",
@@ -50,6 +52,8 @@ SCENARIOS = (
     "cache",
     "full",
     "cold",
+    "nometrics",
+    "nodecisionlog",
     "batch100",
     "batch1000",
     "batch20",
@@ -187,6 +191,11 @@ def start_server(kind: str, workers: int, t: Target, logdir: Path) -> servers.Se
         ]
         if kind == "cache":
             env["CLAIMGATE_L1_SIZE"] = "0"
+        # What the metrics and the decision log cost: the same service without each.
+        if kind == "nometrics":
+            env["CLAIMGATE_METRICS"] = "false"
+        if kind == "nodecisionlog":
+            env["CLAIMGATE_DECISION_LOG"] = "false"
     return servers.start(f"{kind}{workers}", argv, env, port, logdir)
 
 
@@ -562,6 +571,13 @@ def ratios(
             ratio(runs, "national3101/1", "batch20/1"),
             "",
             None,
+        ),
+        ("full req/s ÷ without metrics", ratio(runs, "full/1", "nometrics/1"), ">=", 0.97),
+        (
+            "full req/s ÷ without the decision log",
+            ratio(runs, "full/1", "nodecisionlog/1"),
+            ">=",
+            0.90,
         ),
         ("full 2 workers ÷ 1 worker", ratio(runs, "full/2", "full/1"), ">=", 1.7),
         ("bare 2 workers ÷ 1 worker (ceiling)", ratio(runs, "bare/2", "bare/1"), "", None),

@@ -28,7 +28,7 @@ from tests.conftest import Harness, Servers, make_settings, reset, start_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-OPEN = re.compile(r"^/(healthz|readyz|openapi\.json|docs.*|redoc.*)$")
+OPEN = re.compile(r"^/(healthz|readyz|startupz|metrics|openapi\.json|docs.*|redoc.*)$")
 OTHER_INST = "H37081100002"
 
 SAMPLES = {

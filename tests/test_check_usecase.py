@@ -5,6 +5,8 @@ attempt, and a line the key may not check refusing the whole request."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from app.auth.keys import Principal
@@ -28,11 +30,20 @@ class Collected:
     def __init__(self) -> None:
         self.lines: list[tuple[Line, Verdict, str, str, str]] = []
         self.attempts: list[tuple[Line, tuple[str, ...], str]] = []
+        self.keys: list[int] = []
 
     def answered(
-        self, line: Line, verdict: Verdict, source: str, checked_at: str, decision_id: str
+        self,
+        key_id: int,
+        lines: Sequence[Line],
+        verdicts: Sequence[Verdict],
+        decision_ids: Sequence[bytes],
+        source: str,
+        checked_at: str,
     ) -> None:
-        self.lines.append((line, verdict, source, checked_at, decision_id))
+        self.keys.append(key_id)
+        for line, verdict, did in zip(lines, verdicts, decision_ids, strict=True):
+            self.lines.append((line, verdict, source, checked_at, did.decode()))
 
     def note(self, line: Line, codes: tuple[str, ...], decision_id: str) -> None:
         self.attempts.append((line, codes, decision_id))
@@ -114,6 +125,7 @@ async def test_every_answered_line_reaches_the_decision_sink_and_sanctions_are_n
     assert sink.lines[3][4].encode() in raw
     assert {src for _, _, src, _, _ in sink.lines[:3]} == {got.source}
     assert [v.allowed for _, v, *_ in sink.lines] == [False, True, False, True]
+    assert sink.keys == [GATEWAY.key_id, HIS.key_id]  # once per request, with its key
     # The suspended practitioner's line is the one sanctioned attempt.
     assert sink.attempts == [(_lines()[0], ("PRACTITIONER_SUSPENDED",), got.lines[0].decision_id)]
 

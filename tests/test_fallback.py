@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.api.main import create_app
 from app.api.runtime import Runtime
@@ -410,3 +411,39 @@ async def test_postgres_unreachable_admin_writes_get_503_and_checks_use_the_cach
             await conn.execute(text("SELECT name FROM institutions WHERE code = :c"), {"c": f.INST})
         ).scalar_one()
     assert name != "改名"
+
+
+async def test_with_redis_stopped_readyz_stays_200_and_says_degraded(private: Private) -> None:
+    """Ready means "can answer checks correctly": every replica leaving the load balancer at
+    once when Redis stops would turn degraded answers into connection errors."""
+    h = private.h
+    await _world(h)
+    await h.synced()
+    r = await h.client.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["degraded"]) == ("ready", False)
+    started = await h.client.get("/startupz")
+    assert started.status_code == 200, started.text
+    assert started.json()["migration"] == started.json()["migration_head"]
+
+    await private.kill()
+    r = await h.client.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["degraded"]) == ("degraded", True)
+    assert "redis_unreachable" in body["degraded_reasons"]
+    assert {a["source"] for a in await _check_all(h)} == {"database"}
+    assert (await h.client.get("/startupz")).status_code == 200  # started stays started
+
+    # Neither can answer: now, and only now, 503.
+    working = h.runtime.engine
+    h.runtime.engine = create_async_engine(
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none", connect_args={"timeout": 0.5}
+    )
+    try:
+        r = await h.client.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["status"] == "not_ready"
+    finally:
+        await h.runtime.engine.dispose()
+        h.runtime.engine = working

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "app"
 # The HTTP edge: routes, the check fast path and its hand validation of bodies.
 EDGE = {"endpoints.py", "fastpath.py", "plain.py"}
-BELOW = ("admin", "checks", "projection", "cache", "sync", "db", "auth", "policy")
+BELOW = ("admin", "checks", "projection", "cache", "sync", "db", "auth", "policy", "decisions")
 
 
 def _http(module: str) -> bool:

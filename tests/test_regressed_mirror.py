@@ -176,8 +176,11 @@ async def test_a_redis_restarted_from_an_older_snapshot_never_answers_allow_for_
             assert f.codes_of(answer) == {"PRACTITIONER_SUSPENDED": True}
             await asyncio.sleep(0.02)
 
+        # Still ready — checks answer from PostgreSQL — but degraded, saying why.
         status, ready = await readyz(h)
-        assert status == 503
+        assert status == 200
+        assert ready["degraded"] is True
+        assert "mirror_regressed" in ready["degraded_reasons"]
         assert ready["mirror_regressed"] is True
         assert ready["cache_built"] is True
         assert ready["mirror_batches"]["redis"] < ready["mirror_batches"]["postgres"]
@@ -195,7 +198,7 @@ async def test_a_redis_restarted_from_an_older_snapshot_never_answers_allow_for_
         answer = await f.check_from_cache(h)
         assert (answer["decision"], answer["source"]) == ("deny", "cache")
         status, ready = await readyz(h)
-        assert (status, ready["mirror_regressed"]) == (200, False)
+        assert (status, ready["mirror_regressed"], ready["degraded"]) == (200, False, False)
         assert (await ops(h))["mirror_watch"]["checks_answer_from"] == "cache"
 
 
@@ -243,7 +246,7 @@ async def ready_within(h: Harness, seconds: float) -> dict[str, Any]:
     deadline = loop.time() + seconds
     while True:
         status, body = await readyz(h)
-        if status == 200:
+        if status == 200 and not body["degraded"]:
             return body
         assert loop.time() < deadline, body
         await asyncio.sleep(0.05)
@@ -383,7 +386,7 @@ async def test_a_mirror_of_another_generation_is_not_believed_whatever_its_count
         await redis.set(GENERATION_KEY, "another-deployment")
         await redis.set(BATCHES_KEY, 10**9)
         await until(lambda: h.runtime.checks.mirror_regressed, 5.0, "a foreign mirror believed")
-        assert (await readyz(h))[0] == 503
+        assert (await readyz(h))[1]["degraded_reasons"] == ["mirror_regressed"]
         await suspend(h)
         with pytest.raises(MirrorRegressed):
             await worker.drain()

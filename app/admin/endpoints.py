@@ -37,6 +37,7 @@ from app.api.deps import require, runtime
 from app.auth.keys import Principal
 from app.errors import InvalidField
 from app.fields import Day, InstitutionCode, LocalCode, NationalPractitionerCode, ViolationId
+from app.observability.context import current_request_id
 from app.policy import CalendarYearUnknown
 from app.projection.ledger import WriteContext, read_calendar
 
@@ -86,7 +87,7 @@ def _write(
             field="header.Idempotency-Key",
             code="IDEMPOTENCY_KEY_REQUIRED",
         )
-    rid = request.headers.get("x-request-id", "")
+    rid = current_request_id()  # X-Request-ID as sent, when safe to repeat (app.observability.context)
     context = WriteContext(principal.key_id, rid[:64] if rid else uuid.uuid4().hex)
     if key is None:
         return Write(context, scope, status)

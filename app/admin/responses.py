@@ -428,3 +428,34 @@ class Catalogue(Out):
 
 class InstitutionCatalogue(Catalogue):
     institution_code: str
+
+
+class DecisionVersions(Out):
+    institution: int | None
+    practitioner: int | None
+
+
+class Decision(Out):
+    """One answered line as the decision log keeps it (app.decisions)."""
+
+    decision_id: str
+    answered_at: str
+    key_id: int | None
+    institution_code: str
+    department_code: str
+    practitioner_code: str = Field(
+        description="national code or masked ID number; the ID number's token when the roster "
+        "does not know it"
+    )
+    service_date: str
+    emergency: bool
+    decision: str
+    reasons: list[str]
+    data_version: DecisionVersions
+    claim_id: str | None
+    source: str
+
+
+class Decisions(Out):
+    items: list[Decision]
+    next_cursor: str | None

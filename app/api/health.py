@@ -1,20 +1,24 @@
-"""Health for ops dashboards: /healthz (alive), /readyz (dependencies), /v1/ops/status (details)."""
+"""Health for ops dashboards and probes: /healthz (alive), /startupz (started), /readyz (can
+answer checks), /metrics (Prometheus), /v1/ops/status (details)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 
 from app import __version__
 from app.api.deps import require, runtime
 from app.api.runtime import Runtime
 from app.auth.keys import Principal
+from app.observability.metrics import CONTENT_TYPE, exposition
 from app.sync.stamp import HeldStamp, Stamp, read_held, read_stamp
 
 router = APIRouter(tags=["health"])
@@ -72,28 +76,118 @@ async def readiness(rt: Runtime) -> tuple[bool, dict[str, Any]]:
     }
     out["keys_loaded"] = rt.keys.loaded
     lag = out["outbox_lag_s"]
-    ready = (
-        out["postgres"]["ok"]
-        and out["redis"]["ok"]
-        and out["cache_built"]
-        and not regressed
-        and rt.keys.loaded
-        and lag is not None
-        and lag <= rt.settings.readiness_max_outbox_lag_s
-    )
-    out["status"] = "ready" if ready else "not_ready"
+    # A check is answered correctly from the cache (Redis answers, holds a complete copy that
+    # is not older than the truth) or from PostgreSQL; the service is ready while either can,
+    # so that a Redis outage leaves every replica serving degraded answers instead of taking
+    # them all out of the load balancer at once.
+    from_cache = out["redis"]["ok"] and out["cache_built"] and not regressed
+    ready = rt.keys.loaded and (from_cache or out["postgres"]["ok"])
+    degraded = [
+        name
+        for name, bad in (
+            ("postgres_unreachable", not out["postgres"]["ok"]),
+            ("redis_unreachable", not out["redis"]["ok"]),
+            ("cache_not_built", out["redis"]["ok"] and not out["cache_built"]),
+            ("mirror_regressed", regressed),
+            (
+                "outbox_lag",
+                lag is not None and lag > rt.settings.readiness_max_outbox_lag_s,
+            ),
+        )
+        if bad
+    ]
+    out["degraded"] = bool(ready and degraded)
+    out["degraded_reasons"] = degraded
+    out["status"] = ("degraded" if degraded else "ready") if ready else "not_ready"
     return bool(ready), out
 
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    """200 when PostgreSQL and Redis answer, the cache is built and holds every batch PostgreSQL
-    counts (not an older copy), and the outbox is drained within the lag bound; 503 with the
-    same JSON otherwise."""
+    """200 while checks can be answered correctly: from the cache, or — ``"degraded": true``,
+    ``degraded_reasons`` saying why — from PostgreSQL while Redis is away, empty, older than the
+    truth or the outbox lags; 503 only when neither can answer (or no API key is loaded yet)."""
     ready, body = await readiness(runtime(request))
     return Response(
         orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
     )
+
+
+@functools.cache
+def migration_head() -> str | None:
+    """The newest migration this build ships (None when its migrations are not installed)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    root = Path(__file__).resolve().parent.parent.parent
+    if not (root / "migrations").is_dir():
+        return None
+    cfg = Config()
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+async def startup(rt: Runtime) -> tuple[bool, dict[str, Any]]:
+    """Start-up, apart from readiness: API keys loaded, the database migrated to this build's
+    head, and the first cache build seen (or Redis unreachable, where waiting would not help:
+    checks answer from PostgreSQL). Once passed, it stays passed for the process's life."""
+    out: dict[str, Any] = {"keys_loaded": rt.keys.loaded}
+    head = migration_head()
+    out["migration_head"] = head
+    timeout = rt.settings.db_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            async with rt.engine.connect() as conn:
+                out["migration"] = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+    except Exception as exc:
+        out["migration"] = None
+        out["postgres_error"] = type(exc).__name__
+    try:
+        async with asyncio.timeout(timeout):
+            out["cache_built"] = (await read_held(rt.redis)).built
+        redis_down = False
+    except Exception as exc:
+        out["cache_built"] = False
+        out["redis_error"] = type(exc).__name__
+        redis_down = True
+    started = rt.started or (
+        rt.keys.loaded
+        and out["migration"] is not None
+        and (head is None or out["migration"] == head)
+        and (out["cache_built"] or redis_down)
+    )
+    rt.started = started
+    out["status"] = "started" if started else "starting"
+    return started, out
+
+
+@router.get("/startupz")
+async def startupz(request: Request) -> Response:
+    """200 once the process has started (keys, migrations at head, first cache build); 503
+    before. For a start-up probe: readiness and liveness are judged only after it passes."""
+    started, body = await startup(runtime(request))
+    return Response(
+        orjson.dumps(body), status_code=200 if started else 503, media_type="application/json"
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"},
+        404: {"content": {"text/plain": {}}, "description": "CLAIMGATE_METRICS=false"},
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of every worker of this service (docs/observability.md)."""
+    rt = runtime(request)
+    if rt.exporter is None:
+        return PlainTextResponse("metrics are off (CLAIMGATE_METRICS=false)\n", status_code=404)
+    await rt.fold_metrics()
+    return Response(exposition(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/ops/status")
@@ -127,6 +221,8 @@ async def ops_status(
     }
     body["sanctioned_attempts"] = rt.attempts.status()
     body["national_findings"] = rt.national.findings.status()
+    if rt.decisions is not None:
+        body["decision_log"] = rt.decisions.status()
     if rt.worker is not None:
         body["sync_worker"] = {
             "drained": rt.worker.drained,

@@ -16,9 +16,11 @@ from app.api.limits import EdgeGuard
 from app.api.runtime import Runtime
 from app.checks.endpoints import router as checks_router
 from app.checks.fastpath import CheckFastPath
+from app.decisions.endpoints import router as decisions_router
 from app.interchange.endpoints import router as interchange_router
 from app.interfaces.national.endpoints import NationalFastPath
 from app.interfaces.national.endpoints import router as national_router
+from app.observability.requests import RequestContext
 from app.settings import Settings, get_settings
 
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(checks_router)
     app.include_router(admin_router)
+    app.include_router(decisions_router)
     app.include_router(interchange_router)
     app.include_router(national_router)
     app.include_router(health_router)
@@ -70,5 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_reading=settings.max_reading,
         max_upload_bytes=settings.import_max_bytes,
     )
-    app.add_middleware(problems.ContainErrors)  # outermost: nothing unhandled reaches the server
+    app.add_middleware(problems.ContainErrors)  # nothing unhandled reaches the server
+    # Outermost: every answer, a 500 included, gets its request id, log line and count. The
+    # tally belongs to the runtime, built later in the lifespan; the middleware reads it there.
+    app.add_middleware(RequestContext, log_checks=settings.log_checks)
     return app

@@ -25,9 +25,11 @@ from app.checks.attempts import AttemptRecorder
 from app.checks.service import CheckService
 from app.checks.usecase import CheckUseCase
 from app.db.engine import make_engine
+from app.decisions.log import DecisionLog
 from app.interfaces.national.findings import FindingRecorder
 from app.interfaces.national.medtypes import emergency_codes
 from app.interfaces.national.service import NationalService
+from app.observability.metrics import Exporter, HttpTally, LineTally, process_stopped
 from app.settings import Settings
 from app.sync.mirror import Mirror
 from app.sync.stamp import read_held, stamp_of
@@ -40,6 +42,11 @@ _PROBE = text(
     "ORDER BY id LIMIT 1), "
     "(SELECT batches FROM mirror_state WHERE id = 1), "
     "(SELECT generation FROM mirror_state WHERE id = 1)"
+)
+
+
+_OUTBOX = text(
+    "SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), count(*) FROM outbox"
 )
 
 
@@ -76,6 +83,10 @@ class Runtime:
     check_usecase: CheckUseCase
     writes: Writes
     national: NationalService
+    decisions: DecisionLog | None = None
+    http_tally: HttpTally | None = None
+    exporter: Exporter | None = None
+    started: bool = False  # /startupz: sticky once the first start-up checks passed
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -122,8 +133,25 @@ class Runtime:
             capacity=settings.attempts_buffer_size,
             interval_s=settings.attempts_flush_interval_s,
         )
-        # The decision log (not built yet) plugs in here: CheckUseCase(..., decisions=sink).
-        usecase = CheckUseCase(checks, attempts, batch_max_lines=settings.batch_max_lines)
+        decisions = (
+            DecisionLog(
+                engine,
+                settings.pii_secret,
+                capacity=settings.decision_log_buffer_size,
+                interval_s=settings.decision_log_flush_interval_s,
+                retention_days=settings.decision_log_retention_days,
+            )
+            if settings.decision_log
+            else None
+        )
+        lines = LineTally() if settings.metrics else None
+        usecase = CheckUseCase(
+            checks,
+            attempts,
+            batch_max_lines=settings.batch_max_lines,
+            decisions=decisions,
+            counter=lines,
+        )
         findings = FindingRecorder(
             engine,
             settings.pii_secret,
@@ -136,6 +164,13 @@ class Runtime:
             engine,
             emergency=emergency_codes(settings.national_emergency_med_types),
         )
+        http = exporter = None
+        if lines is not None:
+            http = HttpTally()
+            recorders = {"sanctioned_attempts": attempts, "national_findings": findings}
+            if decisions is not None:
+                recorders["decisions"] = decisions
+            exporter = Exporter(lines, http, checks=checks, recorders=recorders, worker=worker)
         return cls(
             settings,
             engine,
@@ -148,6 +183,9 @@ class Runtime:
             usecase,
             writes,
             national,
+            decisions,
+            http,
+            exporter,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -223,6 +261,30 @@ class Runtime:
                 self.writes.run_beside(self.worker.run)
             else:
                 self.spawn(self.worker.run(self.stop), "sync-worker")
+        if self.decisions is not None:
+            self.spawn(self.decisions.run(self.stop), "decision-log")
+            self.spawn(self.decisions.maintain_partitions(self.stop), "decision-log-partitions")
+        if self.exporter is not None:
+            self.spawn(self._fold_metrics(), "metrics-fold")
+
+    async def fold_metrics(self) -> None:
+        """This process's counters into the exported metrics, with the outbox's lag and size."""
+        exporter = self.exporter
+        if exporter is None:
+            return
+        exporter.fold()
+        try:
+            async with self.engine.connect() as conn:
+                lag, rows = (await conn.execute(_OUTBOX)).one()
+            exporter.outbox(None if lag is None else float(lag), int(rows))
+        except Exception:  # PostgreSQL away: the gauges keep their last values
+            pass
+
+    async def _fold_metrics(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.settings.metrics_fold_interval_s)
+            await self.fold_metrics()
 
     async def close(self) -> None:
         """Stop the background tasks, write what is buffered, close the pools. The write is
@@ -231,8 +293,14 @@ class Runtime:
         self.stop.set()
         # Sanctioned-attempt records are evidence: write what is held before the pools close,
         # retrying within a bound (app.checks.attempts).
-        await self.attempts.drain(self.settings.shutdown_timeout_s)
-        await self.national.findings.drain(self.settings.shutdown_timeout_s)
+        # All recorders at once, so the stop stays within one bound whatever their number.
+        recorders = [self.attempts, self.national.findings]
+        if self.decisions is not None:
+            recorders.append(self.decisions)
+        await asyncio.gather(*(r.drain(self.settings.shutdown_timeout_s) for r in recorders))
+        if self.exporter is not None:
+            self.exporter.fold()  # the last counts, before this worker's files are left
+            process_stopped()
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:

@@ -37,6 +37,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from app.observability.logs import log_config
 from app.settings import Settings, get_settings
 
 PROTOCOL = "app.api.server:ReadDeadlineProtocol"  # an import string: each worker process loads it
@@ -60,7 +61,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
         "access_log": False,  # URLs may carry a practitioner's ID number
-        "log_level": "info",
+        "log_level": settings.log_level.lower(),
+        # Each worker process configures its logging from this (JSON lines: app.observability.logs).
+        "log_config": log_config(settings.log_format, settings.log_level),
         # The drain on SIGTERM: requests in flight get this long (docs/operations.md, Stopping).
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
     }

@@ -347,3 +347,9 @@ class CheckService:
             raise _unavailable(exc) from None
         self.degraded_answers += len(lines)
         return answers, "database"
+
+    async def judge_from_database(self, lines: Sequence[Line], tokens: list[str]) -> list[Verdict]:
+        """Verdicts from PostgreSQL alone, for lines whose practitioner is already a token (the
+        decision log keeps no ID number in clear): ``claimgate decisions replay`` re-judges the
+        logged lines against today's truth with exactly the rules a check uses."""
+        return await self._judge(lines, tokens, self._fetch_db)

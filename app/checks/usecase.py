@@ -22,8 +22,9 @@ One request, in order:
    Redis, or PostgreSQL: ``source``; ``database`` also when an alias was read from there).
 5. each line answered: a decision id, the request's ``checked_at`` and ``source``; a line whose
    reasons hold a sanction is noted to the :class:`AttemptSink` (app.checks.attempts: billing
-   under a sanctioned code is itself a violation); every line goes to the :class:`DecisionSink`
-   when there is one.
+   under a sanctioned code is itself a violation); the request's lines go to the
+   :class:`DecisionSink` (the decision log) and the :class:`LineCounter` (the metrics) when
+   there are.
 
 Two forms of the same answers: ``answer_one`` and ``answer_batch`` give the contract's JSON
 bytes, spliced from remembered verdicts (the hot path); ``verdicts`` gives :class:`LineVerdict`
@@ -47,6 +48,7 @@ from app.checks.reasons import Reason
 from app.checks.service import CheckService
 from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_head
 from app.errors import Forbidden, PayloadTooLarge
+from app.observability.context import note
 
 CHECK_ROLES = ("his", "gateway")
 # Lines arrive normalised (upper case, ASCII digits): anything else is a local code. The answer
@@ -73,18 +75,31 @@ class AttemptSink(Protocol):
 
 
 class DecisionSink(Protocol):
-    """Receives every answered line, once, in answer order: the hook of a decision log.
+    """Receives every answered request's lines, once, in answer order: the decision log
+    (app.decisions.log).
 
-    ``verdict.core`` is the answer's decision, reasons and data versions as JSON; with
-    ``source``, ``checked_at`` and ``decision_id`` it is the whole answer but the line's own
-    fields. Called on the hot path, before the answer is sent: append to memory and write
-    elsewhere (as app.checks.attempts does). ``line.practitioner`` is the code as sent — it may
-    be a resident ID number, which must be turned into its token
-    (:func:`app.codes.practitioner_token`) before it is kept. None is wired in yet."""
+    ``verdicts[i].core`` is line i's decision, reasons and data versions as JSON; with
+    ``source``, ``checked_at`` and ``decision_ids[i]`` it is the whole answer but the line's own
+    fields. Called on the hot path, before the answer is sent, once per request: append to
+    memory and write elsewhere. ``lines[i].practitioner`` is the code as sent — it may be a
+    resident ID number, which must be turned into its token
+    (:func:`app.codes.practitioner_token`) before it is kept."""
 
     def answered(
-        self, line: Line, verdict: Verdict, source: str, checked_at: str, decision_id: str
+        self,
+        key_id: int,
+        lines: Sequence[Line],
+        verdicts: Sequence[Verdict],
+        decision_ids: Sequence[bytes],
+        source: str,
+        checked_at: str,
     ) -> None: ...
+
+
+class LineCounter(Protocol):
+    """Counts answered lines for the metrics (app.observability.metrics.LineTally)."""
+
+    def count(self, verdicts: Sequence[Verdict], source: str) -> None: ...
 
 
 class DataVersion(TypedDict):
@@ -126,11 +141,13 @@ class CheckUseCase:
         *,
         batch_max_lines: int,
         decisions: DecisionSink | None = None,
+        counter: LineCounter | None = None,
     ) -> None:
         self.checks = checks
         self.attempts = attempts
         self.batch_max_lines = batch_max_lines
         self.decisions = decisions
+        self.counter = counter
 
     async def answer_one(self, principal: Principal, line: Line) -> bytes:
         """The answer to one check, as the contract's JSON bytes."""
@@ -144,13 +161,13 @@ class CheckUseCase:
                 field="body.institution_code",
                 code="INSTITUTION_FORBIDDEN",
             )
-        answers, _, _ = await self._answers([line], degraded)
+        answers, _, _ = await self._answers(principal, [line], degraded)
         return answers[0]
 
     async def answer_batch(self, principal: Principal, lines: Sequence[Line]) -> bytes:
         """The answers to a batch, in order, as the contract's JSON bytes."""
         lines, degraded = await self._authorised(principal, lines)
-        answers, source, _ = await self._answers(lines, degraded)
+        answers, source, _ = await self._answers(principal, lines, degraded)
         return b'{"results":[' + b",".join(answers) + b'],"source":"%s"}' % source.encode()
 
     async def verdicts(self, principal: Principal, lines: Sequence[Line]) -> Verdicts:
@@ -158,7 +175,7 @@ class CheckUseCase:
         lines are judged with their institution codes resolved; an adapter that refers to a
         line's institution keeps its own copy of the lines."""
         lines, degraded = await self._authorised(principal, lines)
-        answers, source, checked_at = await self._answers(lines, degraded)
+        answers, source, checked_at = await self._answers(principal, lines, degraded)
         parsed = orjson.loads(b"[" + b",".join(answers) + b"]")  # one parse, not one a line
         out = [
             new_entry(
@@ -238,7 +255,7 @@ class CheckUseCase:
                 )
 
     async def _answers(
-        self, lines: Sequence[Line], degraded: bool = False
+        self, principal: Principal, lines: Sequence[Line], degraded: bool = False
     ) -> tuple[list[bytes], str, str]:
         """Judge, stamp and render; note what each answered line leaves behind."""
         verdicts, source = await self.checks.check(lines)
@@ -248,11 +265,17 @@ class CheckUseCase:
         head = stamp_head(source, checked_at)
         attempts, decisions = self.attempts, self.decisions
         out = []
+        dids = []
         for ln, v in zip(lines, verdicts, strict=True):
             did = decision_id()
+            dids.append(did)
             out.append(render(v, head, did, ln.day, ln.claim_id))
             if v.sanctions:
                 attempts.note(ln, v.sanctions, did.decode())
-            if decisions is not None:
-                decisions.answered(ln, v, source, checked_at, did.decode())
+        if decisions is not None:
+            decisions.answered(principal.key_id, lines, verdicts, dids, source, checked_at)
+        if self.counter is not None:
+            self.counter.count(verdicts, source)
+        if len(dids) == 1:
+            note("decision_id", dids[0].decode())  # the request's log line names it
         return out, source, checked_at

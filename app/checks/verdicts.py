@@ -35,6 +35,7 @@ class Verdict(NamedTuple):
     core: bytes  # '"decision":…,"reasons":[…],"data_version":{…}' — a JSON object's inside
     allowed: bool
     sanctions: tuple[str, ...]  # the SANCTION_CODES among the reasons, in order
+    codes: tuple[str, ...]  # every reason code, in order (metrics, the decision log)
 
 
 def verdict_of(allowed: bool, reasons: list[Reason], data_version: dict[str, Any]) -> Verdict:
@@ -45,7 +46,8 @@ def verdict_of(allowed: bool, reasons: list[Reason], data_version: dict[str, Any
             "data_version": data_version,
         }
     )[1:-1]
-    return Verdict(core, allowed, tuple(r["code"] for r in reasons if r["code"] in SANCTION_CODES))
+    codes = tuple(r["code"] for r in reasons)
+    return Verdict(core, allowed, tuple(c for c in codes if c in SANCTION_CODES), codes)
 
 
 class VerdictMemo:

@@ -337,3 +337,36 @@ dispositions = Table(
     CheckConstraint("dspo_way IN (1, 2)", name="dspo_way"),
     Index("ix_dispositions_inst_at", "institution_code", "recorded_at"),
 )
+
+# Every answered line (app.decisions): what was asked, by which key, what was answered and on
+# which data versions. Partitioned by day (the Asia/Shanghai date it was answered), written by
+# COPY in batches off the hot path; partitions live in their own schema (DECISION_PARTITIONS),
+# are created ahead and dropped past CLAIMGATE_DECISION_LOG_RETENTION_DAYS. The practitioner is
+# kept as its token (an ID number's HMAC), never in clear.
+DECISION_PARTITIONS = "decision_log_days"
+decision_log = Table(
+    "decision_log",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("decision_id", String(32), nullable=False),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", Integer, nullable=True),
+    Column("institution_code", String(40), nullable=False),
+    Column("department_code", String(40), nullable=False),
+    Column("practitioner_token", String(80), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("decision", String(5), nullable=False),
+    Column("reasons", ARRAY(String(40)), nullable=False),
+    Column("institution_version", BigInteger, nullable=True),
+    Column("practitioner_version", BigInteger, nullable=True),
+    Column("claim_id", String(64), nullable=True),
+    Column("source", String(8), nullable=False),
+    PrimaryKeyConstraint("day", "decision_id", name="pk_decision_log"),
+    CheckConstraint("decision IN ('allow', 'deny')", name="decision"),
+    Index("ix_decision_log_decision_id", "decision_id"),
+    Index("ix_decision_log_claim_id", "claim_id"),
+    Index("ix_decision_log_practitioner", "practitioner_token", "day"),
+    Index("ix_decision_log_institution", "institution_code", "day"),
+    postgresql_partition_by="RANGE (day)",
+)

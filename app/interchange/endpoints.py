@@ -32,6 +32,7 @@ from app.fields import (
 )
 from app.interchange import exports, imports, roster, writers
 from app.interchange.template import template
+from app.observability.context import current_request_id
 from app.projection.ledger import WriteContext
 
 log = logging.getLogger("claimgate.interchange")
@@ -165,7 +166,7 @@ async def import_file(
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 200:
         raise InvalidField("must be 1-200 characters", field="header.Idempotency-Key")
-    rid = request.headers.get("x-request-id", "")
+    rid = current_request_id()  # X-Request-ID as sent, when safe to repeat (app.observability.context)
     context = WriteContext(p.key_id, rid[:64] if rid else uuid.uuid4().hex)
     status, answer = await imports.run(rt.writes, req, parsed, context, secret, idempotency_key=key)
     # which file (its digest), by which key: never a cell

@@ -84,6 +84,12 @@ class SyncWorker:
         self.last_verify: VerifyReport | None = None
         self.resyncs = 0
         self.last_resync: VerifyReport | None = None
+        # For the metrics (app.observability.metrics.fold_worker).
+        self.rounds = 0
+        self.rebuilds = 0
+        self.errors: dict[str, int] = {}
+        self.drift_found = 0
+        self.drift_repaired = 0
 
     async def drain_once(self) -> int:
         """Move one batch of outbox rows into Redis; return how many rows were handled."""
@@ -137,6 +143,7 @@ class SyncWorker:
             need = await self._needs()  # another copy may have finished meanwhile
             if need == "rebuild":
                 await rebuild(self.engine, self.redis)
+                self.rebuilds += 1
             elif need == "resync":
                 self.last_resync = await resync(self.engine, self.redis)
                 self.resyncs += 1
@@ -156,6 +163,8 @@ class SyncWorker:
         report = await verify(self.engine, self.redis, repair=True, deep=False)
         self.last_verify = report
         drift = report.missing + report.stale + report.differing
+        self.drift_found += drift
+        self.drift_repaired += report.repaired
         if drift:
             log.warning(
                 "reconciliation repaired drift: %d missing, %d stale, %d differing of %d",
@@ -197,17 +206,20 @@ class SyncWorker:
                     await self.drain()
                     await self.maybe_verify()
                     self.last_error = None
+                    self.rounds += 1
                 except asyncio.CancelledError:
                     raise
                 except MirrorRegressed:
                     # Resync on the next round, soon: the refused rows are waiting (briefly
                     # paused in case another copy holds the resync lock).
                     self.last_error = "MirrorRegressed"
+                    self.errors["MirrorRegressed"] = self.errors.get("MirrorRegressed", 0) + 1
                     log.warning("Redis refused a batch: it came back older than it was")
                     await asyncio.sleep(min(self.poll_interval_s, 0.05))
                     continue
                 except (RedisError, SQLAlchemyError, OSError, TimeoutError) as exc:
                     self.last_error = type(exc).__name__
+                    self.errors[self.last_error] = self.errors.get(self.last_error, 0) + 1
                     log.warning("sync round failed (%s); retrying", self.last_error)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)

@@ -29,11 +29,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.checks.attempts import BufferedRecorder
 from app.checks.lines import Line
 from app.checks.reasons import REASONS, Reason
 from app.checks.usecase import LineVerdict
 from app.codes import practitioner_token
+from app.db.buffered import BufferedRecorder
 from app.db.tables import national_findings
 from app.interfaces.national.envelope import Amount, decimal
 
