@@ -8,7 +8,7 @@ outcomes and violations, by the same test the recompute applies
 everywhere (warning, suspension, termination), or with a violation there.
 
 Revision ID: 0014
-Revises: 0006
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
-down_revision: str | None = "0006"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
