@@ -138,7 +138,7 @@ async def run(n_roster: int, n_lines: int) -> dict[str, Any]:
             )
             await conn.commit()
             await conn.execute(text("ANALYZE decision_log"))
-            log_bytes = (await conn.execute(text(_LOG_BYTES))).scalar_one()
+            log_bytes = int((await conn.execute(text(_LOG_BYTES))).scalar_one())
         banned = {practitioner_token(s["code"], SECRET) for s in suspended}
         want = sum(1 for r in rows if r[COLUMNS.index("practitioner_token")] in banned)
 
