@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         "database pool and Redis client, so a write's recompute never holds up checks",
     )
 
+    writer_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a write on the writer thread may wait for one of the writer's "
+        "pool connections: writes queue there behind each other, and a write must not fail "
+        "because others came first",
+    )
+
     db_pool_size: int = Field(10, ge=1)
     db_pool_overflow: int = Field(5, ge=0)
     db_timeout_s: float = Field(2.0, gt=0, description="connect and statement timeout")

@@ -100,7 +100,9 @@ class Runtime:
         redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
         writes = (
-            WritesOnThread(make_engine(settings), make_redis(settings))
+            WritesOnThread(
+                make_engine(settings, pool_wait_s=settings.writer_wait_s), make_redis(settings)
+            )
             if settings.writer_thread
             else Writes(engine, Mirror(redis))
         )

@@ -15,7 +15,10 @@ def _dumps(obj: object) -> str:
     return orjson.dumps(obj).decode()
 
 
-def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+def make_engine(
+    settings: Settings, url: str | None = None, *, pool_wait_s: float | None = None
+) -> AsyncEngine:
+    """``pool_wait_s``: how long to wait for a pooled connection (default: the DB timeout)."""
     url = url or settings.database_url
     if url is None:
         raise RuntimeError(
@@ -54,7 +57,7 @@ def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         json_deserializer=orjson.loads,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
-        pool_timeout=settings.db_timeout_s,
+        pool_timeout=settings.db_timeout_s if pool_wait_s is None else pool_wait_s,
         pool_pre_ping=True,
         connect_args={
             "timeout": settings.db_timeout_s,

@@ -182,6 +182,29 @@ outcomes = Table(
     ),
 )
 
+# The practitioners whose outcome an institution's rules read (app.policy.institution_rules):
+# registered there, and sanctioned (warning, suspension, termination) there or everywhere, or
+# with a violation there. Re-judging an institution reads these and counts the rest in SQL
+# (app.projection.staff), instead of reading its whole staff. Kept by the practitioner's
+# recompute; migration 0014 fills it from the outcomes.
+staff_inputs = Table(
+    "staff_inputs",
+    metadata,
+    Column("institution_code", String(12), primary_key=True),
+    Column("practitioner_token", String(40), primary_key=True, index=True),
+)
+
+# How many practitioners an institution has registered per day and category, as the changes
+# of that count (app.projection.staff.staff_counts): counted again in SQL when the institution
+# is re-judged for its own events (registrations among them), read from here when a
+# practitioner's outcome alone re-judges it — counting a 15,000-staff hospital takes ~100 ms.
+staff_heads = Table(
+    "staff_heads",
+    metadata,
+    Column("institution_code", String(12), primary_key=True),
+    Column("changes", JSONB, nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -4,7 +4,8 @@ Imports only the standard library (and ``chinese_calendar`` for working days); n
 database, cache or JSON libraries. Public API::
 
     evaluate_practitioner(profile, code, events, calendar, as_of=None) -> PractitionerOutcome
-    evaluate_institution(profile, code, events, practitioners, categories, calendar, as_of=None)
+    evaluate_institution(profile, code, events, practitioners, categories, calendar, as_of=None,
+                         staff=None)
         -> (InstitutionOutcome, {department: DepartmentOutcome})
     evaluate(profile, events, categories, calendar, as_of=None) -> Evaluation
     add_months(d, n); WorkingCalendar(overrides); load_profiles(); profile_for_region(code)
@@ -52,6 +53,7 @@ from app.policy.outcomes import (
 )
 from app.policy.practitioner import evaluate_practitioner
 from app.policy.profile import Profile
+from app.policy.staff import StaffCounts
 from app.policy.tally import sites_counted
 from app.policy.workdays import CalendarYearUnknown, WorkingCalendar
 
@@ -76,6 +78,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Registration",
+    "StaffCounts",
     "Status",
     "UnknownRegion",
     "Violation",

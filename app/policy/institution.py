@@ -25,6 +25,7 @@ from app.policy.outcomes import (
 )
 from app.policy.practitioner import interval_key, notice_key
 from app.policy.profile import Profile
+from app.policy.staff import StaffCounts
 from app.policy.workdays import WorkingCalendar
 
 
@@ -36,12 +37,20 @@ def evaluate_institution(
     categories: Mapping[str, str],
     calendar: WorkingCalendar,
     as_of: dt.date | None = None,
+    staff: StaffCounts | None = None,
 ) -> tuple[InstitutionOutcome, dict[str, DepartmentOutcome]]:
     """The institution ``code`` and each of its departments that has an interval or notice.
 
     ``events``: the institution's and its departments' actions, the registrations and
     violations at it (appeals may be included; outcomes in ``practitioners`` already reflect
     them). ``categories``: practitioner code -> doctor / nurse / pharmacist / technician / carer.
+
+    ``staff``: how many are registered here on a day (:class:`~app.policy.staff.StaffCounts`).
+    Without it, every registration at the institution must be among ``events`` and counted
+    here; with it, ``events``' registrations, ``practitioners`` and ``categories`` may be
+    limited to the practitioners the rules read (see
+    :func:`~app.policy.institution_rules.institution_rules`) — the same judgement, without
+    reading a large hospital's whole staff. ``as_of`` applies to ``events`` only.
     """
     mine = [e for e in ledger.visible(events, as_of) if _at(e, code)]
     intervals: list[Interval] = []
@@ -109,8 +118,18 @@ def evaluate_institution(
         (e for e in mine if isinstance(e, Registration)),
         key=lambda r: (r.start, r.practitioner, r.department, r.end or dt.date.max),
     )
+    if staff is None:
+        staff = StaffCounts.of(registrations, categories)
     auto = institution_rules(
-        profile, code, mine, registrations, practitioners, categories, restores, dept_actions
+        profile,
+        code,
+        mine,
+        registrations,
+        practitioners,
+        categories,
+        restores,
+        dept_actions,
+        staff,
     )
     intervals += auto.intervals
     notices += auto.notices

@@ -33,6 +33,7 @@ from app.policy.events import Appeal, DepartmentAction, Event, Registration, Vio
 from app.policy.outcomes import Interval, Notice, PractitionerOutcome
 from app.policy.periods import Periods
 from app.policy.profile import Profile
+from app.policy.staff import StaffCounts
 
 
 @dataclass(slots=True)
@@ -51,7 +52,11 @@ def institution_rules(
     categories: Mapping[str, str],
     restores: list[dt.date],
     department_actions: list[DepartmentAction],
+    staff: StaffCounts,
 ) -> AutoResult:
+    """``registrations`` and ``practitioners`` need only hold the practitioners whose outcome
+    has a warning, suspension or termination here (or everywhere), or who have a violation
+    here: nobody else changes a rule's result except as a head in ``staff``."""
     result = AutoResult()
     # periods of institution rules never depend on one practitioner's agreements
     periods = Periods(profile, [])
@@ -69,10 +74,10 @@ def institution_rules(
             result,
         )
     if profile.staff_share is not None:
-        _staff_share(profile, code, registrations, practitioners, periods, result)
+        _staff_share(profile, code, registrations, practitioners, periods, staff, result)
     if profile.terminated_doctors is not None:
         _terminated_doctors(
-            profile, code, registrations, practitioners, categories, restores, result
+            profile, code, registrations, practitioners, categories, restores, staff, result
         )
     if profile.key_monitoring is not None:
         appeals = [e for e in events if isinstance(e, Appeal)]
@@ -82,6 +87,25 @@ def institution_rules(
 
 def _registered(registrations: Iterable[Registration], day: dt.date) -> list[Registration]:
     return [r for r in registrations if r.start <= day and (r.end is None or day < r.end)]
+
+
+def _by_practitioner(registrations: Iterable[Registration]) -> dict[str, list[Registration]]:
+    grouped: dict[str, list[Registration]] = {}
+    for r in registrations:
+        grouped.setdefault(r.practitioner, []).append(r)
+    return grouped
+
+
+def _heads(
+    staff: StaffCounts,
+    day: dt.date,
+    hit: Iterable[str],
+    regs_of: Mapping[str, list[Registration]],
+    category: str | None = None,
+) -> int:
+    """Everyone registered on ``day`` (of ``category``), plus the practitioners of ``hit``
+    who were not registered that day: a sanction counted is counted among the staff."""
+    return staff.on(day, category) + sum(1 for p in hit if not _registered(regs_of.get(p, ()), day))
 
 
 def _sanctions(outcome: PractitionerOutcome, code: str, statuses: frozenset[str]) -> list[Interval]:
@@ -156,6 +180,7 @@ def _staff_share(
     registrations: list[Registration],
     practitioners: Mapping[str, PractitionerOutcome],
     periods: Periods,
+    staff_counts: StaffCounts,
     result: AutoResult,
 ) -> None:
     rule = profile.staff_share
@@ -163,21 +188,16 @@ def _staff_share(
     starts = _starts_here(
         code, registrations, practitioners, frozenset({"suspended", "terminated"})
     )
+    regs_of = _by_practitioner(registrations)
     done: set[tuple[dt.date, dt.date]] = set()
     counted: dict[tuple[dt.date, dt.date], set[str]] = {}
-    # The staff on a day, once per day: sanctions cluster on a few days, and listing thousands
-    # of registrations for every one of them made a large institution's re-judgement quadratic.
-    staff_on: dict[dt.date, set[str]] = {}
     for day, practitioner in starts:
         period = periods.of(day)
         hit = counted.setdefault(period, set())
         hit.add(practitioner)
         if period in done:
             continue
-        if day not in staff_on:
-            staff_on[day] = {r.practitioner for r in _registered(registrations, day)}
-        base = staff_on[day]
-        staff = len(base) + sum(1 for p in hit if p not in base)
+        staff = _heads(staff_counts, day, hit, regs_of)
         if len(hit) * 100 >= rule.percent * staff:
             done.add(period)
             result.notices.append(
@@ -202,9 +222,7 @@ def _starts_here(
     """(first day, practitioner) of each sanction that began while registered here."""
     # Registrations grouped once: an institution's staff is thousands, and a scan of all its
     # registrations per practitioner made every re-judgement quadratic.
-    by_practitioner: dict[str, list[Registration]] = {}
-    for r in registrations:
-        by_practitioner.setdefault(r.practitioner, []).append(r)
+    by_practitioner = _by_practitioner(registrations)
     starts: set[tuple[dt.date, str]] = set()
     for practitioner, outcome in practitioners.items():
         regs = by_practitioner.get(practitioner, [])
@@ -221,12 +239,14 @@ def _terminated_doctors(
     practitioners: Mapping[str, PractitionerOutcome],
     categories: Mapping[str, str],
     restores: list[dt.date],
+    staff_counts: StaffCounts,
     result: AutoResult,
 ) -> None:
     rule = profile.terminated_doctors
     assert rule is not None
     doctors = {p for p, c in categories.items() if c == rule.category}
     doctor_regs = [r for r in registrations if r.practitioner in doctors]
+    regs_of = _by_practitioner(doctor_regs)
     terminations = _starts_here(
         code,
         doctor_regs,
@@ -238,16 +258,14 @@ def _terminated_doctors(
     for day, _ in terminations:
         window_start = add_months(day, -rule.window_months)
         hit = {p for d, p in terminations if window_start < d <= day}
-        staff = {r.practitioner for r in _registered(doctor_regs, day)} | hit
-        needed = next(
-            (n for below, n in sorted(rule.small_institutions) if len(staff) < below), None
-        )
+        staff = _heads(staff_counts, day, hit, regs_of, rule.category)
+        needed = next((n for below, n in sorted(rule.small_institutions) if staff < below), None)
         enough = (
             len(hit) >= needed
             if needed is not None
-            else len(hit) * 100 >= rule.terminate_percent * len(staff)
+            else len(hit) * 100 >= rule.terminate_percent * staff
         )
-        share = f"{len(hit)}人/共{len(staff)}名医师"
+        share = f"{len(hit)}人/共{staff}名医师"
         if enough and (blocked_until is not None and day >= blocked_until):
             end = next((r for r in sorted(restores) if r > day), None)
             blocked_until = end
@@ -273,9 +291,7 @@ def _terminated_doctors(
                 )
             )
         elif (
-            not enough
-            and len(hit) * 100 >= rule.notice_percent * len(staff)
-            and len(hit) not in noticed
+            not enough and len(hit) * 100 >= rule.notice_percent * staff and len(hit) not in noticed
         ):
             noticed.add(len(hit))
             result.notices.append(

@@ -226,18 +226,29 @@ async def practitioners_events(
     return out
 
 
-async def institution_events(conn: AsyncConnection, code: str) -> list[Event]:
-    """An institution's own actions, its departments' actions, registrations and violations."""
-    out: list[Event] = []
-    for r in await conn.execute(
-        select(
-            registrations.c.practitioner_token,
-            registrations.c.department_code,
-            registrations.c.start,
-            registrations.c.end,
-        ).where(registrations.c.institution_code == code)
-    ):
-        out.append(Registration(r[0], code, r[1], r[2], r[3]))
+async def registrations_at(
+    conn: AsyncConnection, code: str, tokens: Sequence[str] | None = None
+) -> list[Event]:
+    """The registrations at institution ``code``: all, or those of ``tokens``."""
+    stmt = select(
+        registrations.c.practitioner_token,
+        registrations.c.department_code,
+        registrations.c.start,
+        registrations.c.end,
+    ).where(registrations.c.institution_code == code)
+    if tokens is not None:
+        if not tokens:
+            return []
+        stmt = stmt.where(any_of(registrations.c.practitioner_token, tokens))
+    return [Registration(r[0], code, r[1], r[2], r[3]) for r in await conn.execute(stmt)]
+
+
+async def institution_events(
+    conn: AsyncConnection, code: str, *, with_registrations: bool = True
+) -> list[Event]:
+    """An institution's own actions, its departments' actions, violations and (unless
+    ``with_registrations`` is false) every registration at it."""
+    out: list[Event] = await registrations_at(conn, code) if with_registrations else []
     rows = await conn.execute(
         select(events.c.kind, events.c.practitioner_token, events.c.payload)
         .where(

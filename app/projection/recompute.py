@@ -44,14 +44,16 @@ from app.policy import (
     PractitionerOutcome,
     Profile,
     Registration,
+    StaffCounts,
     Violation,
     evaluate_institution,
     evaluate_practitioner,
     load_profiles,
     sites_counted,
 )
-from app.projection import codec, docs, ledger
+from app.projection import codec, docs, ledger, staff
 from app.projection.ledger import read_calendar
+from app.projection.pacing import Pacer
 from app.projection.store import Written, write_docs
 
 
@@ -69,16 +71,22 @@ class Recompute:
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
+    # A long recompute (a bulk import) pauses between slices so checks keep their pace
+    pacer: Pacer = field(default_factory=Pacer)
 
     async def run(self) -> list[Written]:
         """Recompute everything collected so far; a second call only does what came after."""
+        # Institutions marked for their own events (registrations among them) count their
+        # staff again; those re-judged for a practitioner's outcome alone reuse the count.
+        direct = set(self.institutions)
         todo_p, self.practitioners = sorted(self.practitioners), set()
         self.institutions |= await self._practitioners(todo_p)
         todo_v, self.violation_sites = sorted(self.violation_sites), set()
         self.institutions |= await self._reading_violations(todo_v)
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
-            await self._institution(code)
+            await self._institution(code, recount=code in direct)
+            await self.pacer.breathe()
         todo_a, self.aliases = sorted(self.aliases), set()
         await self._aliases(todo_a)
         todo_ia, self.institution_aliases = sorted(self.institution_aliases), set()
@@ -125,6 +133,7 @@ class Recompute:
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
         writes: list[tuple[str, str | None, Any]] = []
         for token, (display, category) in people.items():
+            await self.pacer.breathe()
             events = ledgers[token]
             sites = sorted(s for s in _sites(events) if s in profile_of)
             by_profile: dict[str, set[str]] = defaultdict(set)
@@ -166,6 +175,24 @@ class Recompute:
                     )
                 )
         new = {subject: codec.to_json(out) for subject, (_, out) in results.items()}
+        await staff.keep(
+            conn,
+            people,
+            (
+                (code, token)
+                for token in people
+                for code in _sites(ledgers[token])
+                if code in profile_of
+                and any(
+                    isinstance(e, Registration) and e.institution == code for e in ledgers[token]
+                )
+                and staff.read_by_rules(
+                    code,
+                    new.get(f"p:{token}:{profile_of[code]}"),
+                    any(isinstance(e, Violation) and e.institution == code for e in ledgers[token]),
+                )
+            ),
+        )
         before: dict[str, Any] = {}
         changed = await self._store_outcomes(new, before)
         touched: set[str] = set()
@@ -219,7 +246,7 @@ class Recompute:
         }
 
     # -- institution --------------------------------------------------------------------
-    async def _institution(self, code: str) -> None:
+    async def _institution(self, code: str, *, recount: bool = True) -> None:
         conn = self.conn
         irow = (
             await conn.execute(
@@ -248,9 +275,11 @@ class Recompute:
                 )
             )
         }
-        events = await ledger.institution_events(conn, code)
-        staff = sorted({e.practitioner for e in events if isinstance(e, Registration)})
-        subjects = [f"p:{t}:{profile_id}" for t in staff]
+        # The staff the rules read, and a count of the rest (app.projection.staff)
+        events = await ledger.institution_events(conn, code, with_registrations=False)
+        read = await staff.read_staff(conn, code)
+        events += await ledger.registrations_at(conn, code, read)
+        subjects = [f"p:{t}:{profile_id}" for t in read]
         stored: dict[str, Any] = {
             subj: doc
             for subj, doc in await conn.execute(
@@ -261,19 +290,21 @@ class Recompute:
         }
         outs = {
             t: codec.practitioner_outcome(stored[f"p:{t}:{profile_id}"])
-            for t in staff
+            for t in read
             if f"p:{t}:{profile_id}" in stored
         }
         categories: dict[str, str] = {
             t: cat
             for t, cat in await conn.execute(
                 select(practitioners.c.token, practitioners.c.category).where(
-                    any_of(practitioners.c.token, staff)
+                    any_of(practitioners.c.token, read)
                 )
             )
         }
+        counted = profile.staff_share is not None or profile.terminated_doctors is not None
+        heads = await staff.staff_counts(conn, code, recount=recount) if counted else StaffCounts()
         inst_out, dept_outs = evaluate_institution(
-            profile, code, events, outs, categories, await read_calendar(conn)
+            profile, code, events, outs, categories, await read_calendar(conn), staff=heads
         )
         doc = docs.institution_doc(
             name=name,
