@@ -36,10 +36,14 @@ class ClaimgateApp(FastAPI):
     def open_front(self) -> None:
         """Take check requests straight to our own middleware from now on, if nothing FastAPI
         would do before it is in use (called at start-up)."""
+        # FastAPI's own switch (0.165); a FastAPI without it is one this was not checked
+        # against, so it keeps FastAPI's way.
+        telemetry = getattr(self, "_native_telemetry", None)
         if (
             self.root_path
             or self.max_body_size is not None
-            or self._native_telemetry.enabled()
+            or telemetry is None
+            or telemetry.enabled()
             or not self.user_middleware
         ):
             self.front = None
