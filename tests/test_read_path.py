@@ -267,3 +267,20 @@ async def test_a_decision_log_flush_lets_checks_run_while_it_builds_rows(h: Harn
     assert len(seen) == n
     # Built in one go, every row would see the same count: the loop ran between them.
     assert len(set(seen)) >= n // 256
+
+
+async def test_the_front_stays_closed_when_fastapi_has_work_to_do(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app: Any = h.client._transport.app  # type: ignore[attr-defined]
+    saved = app.front
+    try:
+        # OpenTelemetry configured: FastAPI traces the request, so every request takes its way.
+        monkeypatch.setattr(app._native_telemetry, "enabled", lambda: True)
+        app.open_front()
+        assert app.front is None
+        monkeypatch.undo()
+        app.open_front()
+        assert type(app.front).__name__ == type(saved).__name__ == "RequestContext"
+    finally:
+        app.front = saved
