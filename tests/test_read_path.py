@@ -284,3 +284,21 @@ async def test_the_front_stays_closed_when_fastapi_has_work_to_do(
         assert type(app.front).__name__ == type(saved).__name__ == "RequestContext"
     finally:
         app.front = saved
+
+
+async def test_a_full_memo_makes_room_one_institution_at_a_time() -> None:
+    from app.checks.verdicts import VerdictMemo, verdict_of
+
+    memo = VerdictMemo(100)
+    v = verdict_of(True, [], {"institution": 1, "practitioner": 1})
+    keys = [(f"H370800000{i // 10:02d}", "A01", f"t{i}", "2026-11-22", False) for i in range(100)]
+    for k in keys:
+        memo.put(k, v)
+    newcomer = ("H37080000099", "A01", "t", "2026-11-22", False)
+    memo.put(newcomer, v)
+    # The longest remembered institution's ten verdicts made room; the other ninety stay (the
+    # memo used to be emptied whole, and every line went back to the L1 at once).
+    assert len(memo) == 91
+    assert memo.get(newcomer) is v
+    assert [memo.get(k) for k in keys[:10]] == [None] * 10
+    assert all(memo.get(k) is v for k in keys[10:])
