@@ -33,7 +33,7 @@ TABLES = (
     "institutions, departments, practitioners, registrations, agreements, aliases, events, "
     "projections, outcomes, outbox, api_keys, idempotency_keys, audit_log, calendar_overrides, "
     "sanctioned_attempts, mirror_state, institution_aliases, national_findings, dispositions, "
-    "decision_log"
+    "decision_log, staff_inputs, staff_heads"
 )
 
 
