@@ -92,7 +92,7 @@ class AgencyWrites:
         self.stop_event = threading.Event()
         self.results: list[tuple[int, float]] = []  # (status, ms)
         self.sent = 0
-        self.refusals: list[str] = []  # the first few failures, as answered
+        self.refusals: list[str] = []  # the first failure of each status, as answered
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def _next(self, n: int) -> tuple[str, dict[str, Any]]:
@@ -113,8 +113,8 @@ class AgencyWrites:
         return f"/v1/admin/practitioners/{code}/actions", {
             "action": "suspend",
             "institution_code": inst,
-            "start": (day + dt.timedelta(days=1500)).isoformat(),
-            "end": (day + dt.timedelta(days=1501)).isoformat(),
+            "start": day.isoformat(),
+            "end": (day + dt.timedelta(days=1)).isoformat(),
             "reason": "压测：暂停一日",
         }
 
@@ -126,10 +126,14 @@ class AgencyWrites:
             key = {"Idempotency-Key": uuid.uuid4().hex}
             r = await client.post(path, content=orjson.dumps(body), headers=key)
             status = r.status_code
-            if status not in (200, 201) and len(self.refusals) < 3:
+            if status not in (200, 201) and not any(
+                x.startswith(f"{status} ") for x in self.refusals
+            ):  # the first of each status
                 self.refusals.append(f"{status} {path.rsplit('/', 1)[-1]}: {r.text[:200]}")
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             status = 0
+            if not any(x.startswith("0 ") for x in self.refusals):
+                self.refusals.append(f"0 {type(exc).__name__}")
         self.results.append((status, (time.perf_counter() - t0) * 1000))
 
     async def _run(self) -> None:
