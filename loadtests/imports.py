@@ -25,10 +25,8 @@ import argparse
 import asyncio
 import datetime as dt
 import io
-import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -41,6 +39,7 @@ from app.db.engine import make_engine
 from app.interchange import departments, imports
 from app.projection.ledger import WriteContext
 from app.settings import Settings
+from loadtests import report
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SUBJECTS = ["内科", "外科", "儿科", "妇产科", "眼科", "口腔科", "中医科", "急诊医学科"]
@@ -231,9 +230,6 @@ def main() -> None:
         f"import: read {got['read_s']:.1f}s, dry run {got['dry_run_s']:.1f}s, "
         f"import {got['import_s']:.1f}s; import ÷ bulk = {got['import_s'] / took_bulk:.2f}"
     )
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {
         "rows": args.rows,
         "xlsx_bytes": len(data),
@@ -241,7 +237,7 @@ def main() -> None:
         **got,
         "ratio": got["import_s"] / took_bulk,
     }
-    (out / f"{stamp}-imports-{args.rows}.json").write_text(json.dumps(result, indent=1))
+    report.save(f"imports-{args.rows}", result)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import random
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -49,6 +47,7 @@ from app.decisions.log import COLUMNS
 from app.decisions.replay import CHUNK, replay
 from app.interchange import departments
 from app.projection.ledger import WriteContext
+from loadtests import report
 from loadtests.imports import SECRET, _database, _drop, _settings, bodies, lines
 
 TODAY = dt.date(2026, 6, 30)
@@ -138,7 +137,7 @@ async def run(n_roster: int, n_lines: int) -> dict[str, Any]:
             )
             await conn.commit()
             await conn.execute(text("ANALYZE decision_log"))
-            log_bytes = (await conn.execute(text(_LOG_BYTES))).scalar_one()
+            log_bytes = int((await conn.execute(text(_LOG_BYTES))).scalar_one())
         banned = {practitioner_token(s["code"], SECRET) for s in suspended}
         want = sum(1 for r in rows if r[COLUMNS.index("practitioner_token")] in banned)
 
@@ -188,10 +187,7 @@ def main() -> None:
         f"allow→deny found {got['allow_to_deny']} (every line of a suspended practitioner); "
         f"decision log {got['decision_log_bytes_per_row']:.0f} B a line"
     )
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out / f"{stamp}-replay-{args.lines}.json").write_text(json.dumps(got, indent=1))
+    report.save(f"replay-{args.lines}", got)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,23 @@ result file the harness wrote."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save(name: str, result: dict[str, Any]) -> Path:
+    """A benchmark's result as ``results/<UTC stamp>-<name>.json`` (what docs cite)."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"{stamp}-{name}.json"
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return path
 
 
 def _n(v: float | None, digits: int = 2) -> str:

@@ -84,6 +84,10 @@ class SyncWorker:
         self.last_verify: VerifyReport | None = None
         self.resyncs = 0
         self.last_resync: VerifyReport | None = None
+        # Keys repaired over every resync (stale or missing): a failover can need more than one
+        # (each master that came back older is noticed on its own), and the last may find
+        # nothing left to repair.
+        self.resync_repaired = 0
         # For the metrics (app.observability.metrics.fold_worker).
         self.rounds = 0
         self.rebuilds = 0
@@ -147,6 +151,7 @@ class SyncWorker:
             elif need == "resync":
                 self.last_resync = await resync(self.engine, self.redis)
                 self.resyncs += 1
+                self.resync_repaired += self.last_resync.repaired
         finally:
             await self.redis.delete(REBUILD_LOCK)
 
