@@ -17,6 +17,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ from loadtests.seed import BULK_FLOOR
 WRITES_PER_S = 20.0
 BULK_PRACTITIONERS = 2000
 COLD_DATES = 8
+# Issue 14's single-write target names "an institution of 500 staff".
+MID_STAFF = 500
 
 
 def cold_lines(data: Dataset, n: int, seed: int = 5) -> list[dict[str, Any]]:
@@ -63,41 +66,55 @@ class AgencyWrites:
     """A thread writing practitioner actions and violations at ``rate`` a second until
     stopped; each write's status and latency is kept."""
 
-    def __init__(self, url: str, agency_key: str, data: Dataset, rate: float = WRITES_PER_S):
+    def __init__(
+        self,
+        url: str,
+        agency_key: str,
+        data: Dataset,
+        rate: float = WRITES_PER_S,
+        institution: int | None = None,
+    ):
+        """``institution``: write only about the staff registered there (its index in the
+        data set), naming that institution; else about anyone, at their first site."""
         self.url = url
         self.key = agency_key
         self.rate = rate
         rng = random.Random(time.time_ns())
-        self.staff = [s for s in data.staff if not s.suspended]
+        # (practitioner, institution index, department) written about
+        self.staff = [
+            (s.code, *next(site for site in s.sites if institution in (None, site[0])))
+            for s in data.staff
+            if not s.suspended and any(institution in (None, i) for i, _ in s.sites)
+        ]
         rng.shuffle(self.staff)
         self.institutions = data.institutions
         self.rng = rng
         self.stop_event = threading.Event()
         self.results: list[tuple[int, float]] = []  # (status, ms)
         self.sent = 0
-        self.refusals: list[str] = []  # the first few failures, as answered
+        self.refusals: list[str] = []  # the first failure of each status, as answered
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def _next(self, n: int) -> tuple[str, dict[str, Any]]:
-        s = self.staff[n % len(self.staff)]
-        inst = self.institutions[s.sites[0][0]]
+        code, i, dept = self.staff[n % len(self.staff)]
+        inst = self.institutions[i]
         # Dated apart per write, so every write changes the practitioner's outcome.
         day = dt.date(2026, 1, 5) + dt.timedelta(days=n % 300)
         if n % 2:
             return "/v1/admin/violations", {
-                "practitioner_code": s.code,
+                "practitioner_code": code,
                 "institution_code": inst,
-                "department_code": s.sites[0][1],
+                "department_code": dept,
                 "date": day.isoformat(),
                 "points": 1,
                 "item": "压测：违规记录",
                 "exception_reason": "压测",
             }
-        return f"/v1/admin/practitioners/{s.code}/actions", {
+        return f"/v1/admin/practitioners/{code}/actions", {
             "action": "suspend",
             "institution_code": inst,
-            "start": (day + dt.timedelta(days=1500)).isoformat(),
-            "end": (day + dt.timedelta(days=1501)).isoformat(),
+            "start": day.isoformat(),
+            "end": (day + dt.timedelta(days=1)).isoformat(),
             "reason": "压测：暂停一日",
         }
 
@@ -109,10 +126,14 @@ class AgencyWrites:
             key = {"Idempotency-Key": uuid.uuid4().hex}
             r = await client.post(path, content=orjson.dumps(body), headers=key)
             status = r.status_code
-            if status not in (200, 201) and len(self.refusals) < 3:
+            if status not in (200, 201) and not any(
+                x.startswith(f"{status} ") for x in self.refusals
+            ):  # the first of each status
                 self.refusals.append(f"{status} {path.rsplit('/', 1)[-1]}: {r.text[:200]}")
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             status = 0
+            if not any(x.startswith("0 ") for x in self.refusals):
+                self.refusals.append(f"0 {type(exc).__name__}")
         self.results.append((status, (time.perf_counter() - t0) * 1000))
 
     async def _run(self) -> None:
@@ -220,9 +241,18 @@ class BulkDuring:
         self.thread.join(timeout=600)
 
 
-def writes_alone(url: str, agency_key: str, data: Dataset, n: int = 40) -> dict[str, Any]:
-    """``n`` writes one after the other on an idle server: a single write's own cost."""
-    w = AgencyWrites(url, agency_key, data)
+def institution_of_size(data: Dataset, staff: int = MID_STAFF) -> int:
+    """The data set's institution whose staff (registered practitioners) is nearest ``staff``."""
+    heads = Counter(i for s in data.staff for i, _ in s.sites)
+    return min(sorted(heads), key=lambda i: abs(heads[i] - staff))
+
+
+def writes_alone(
+    url: str, agency_key: str, data: Dataset, n: int = 40, institution: int | None = None
+) -> dict[str, Any]:
+    """``n`` writes one after the other on an idle server: a single write's own cost
+    (about the staff of ``institution`` only, when given)."""
+    w = AgencyWrites(url, agency_key, data, institution=institution)
 
     async def go() -> None:
         headers = {"Authorization": f"Bearer {agency_key}", "Content-Type": "application/json"}

@@ -68,8 +68,10 @@ async def _random_write(h: Harness, rng: random.Random) -> None:
             rng.choice([None, (day + dt.timedelta(days=60)).isoformat()]),
             inst=rng.choice([None, site]),
         )
-    else:
+    elif kind < 0.9:
         await f.registration(h, who, site, rng.choice(DEPTS), day.isoformat())
+    else:  # the rules count doctors: a category changed changes the head counts
+        await f.practitioner(h, who, category=rng.choice(["doctor", "nurse"]))
 
 
 async def _assert_equal_to_whole_staff(h: Harness) -> None:

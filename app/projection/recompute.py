@@ -68,6 +68,8 @@ class Recompute:
     institution_aliases: set[str] = field(default_factory=set)
     # Institutions where a violation was recorded: re-judged when their rules read violations
     violation_sites: set[str] = field(default_factory=set)
+    # Institutions whose staff changed category: their head counts by category are counted again
+    recount: set[str] = field(default_factory=set)
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
@@ -83,6 +85,9 @@ class Recompute:
         self.institutions |= await self._practitioners(todo_p)
         todo_v, self.violation_sites = sorted(self.violation_sites), set()
         self.institutions |= await self._reading_violations(todo_v)
+        direct |= self.recount
+        self.institutions |= self.recount
+        self.recount = set()
         todo_i, self.institutions = sorted(self.institutions), set()
         for code in todo_i:
             await self._institution(code, recount=code in direct)
@@ -203,7 +208,14 @@ class Recompute:
                     profile, code, new[subject]
                 ):
                     touched.add(code)
-        self.written += await write_docs(conn, writes)
+        views_before: dict[str, Any] = {}
+        self.written += await write_docs(conn, writes, views_before)
+        for key, site, doc in writes:
+            # A practitioner whose category changed (PUT /v1/admin/practitioners/{code}, an
+            # import) changes the head counts by category of every institution where they
+            # are registered — and whom its category rules read — though no outcome changed.
+            if site is not None and key in views_before and views_before[key].get("k") != doc["k"]:
+                self.recount.add(site)
         return touched
 
     async def _store_outcomes(

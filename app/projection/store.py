@@ -20,17 +20,20 @@ Written = tuple[str, int, Any]  # (key, version, document) of a projection just 
 
 
 async def write_docs(
-    conn: AsyncConnection, docs: Sequence[tuple[str, str | None, Any]]
+    conn: AsyncConnection,
+    docs: Sequence[tuple[str, str | None, Any]],
+    current: dict[str, Any] | None = None,
 ) -> list[Written]:
     """Upsert (key, institution, doc) rows whose doc differs from the stored one.
 
     Returns (key, version, doc) of what was written. Unchanged documents keep their version, so a no-op write
     produces no outbox traffic. Set-based: a handful of statements for any number of rows.
+    ``current`` is filled with the documents stored before.
     """
     if not docs:
         return []
     latest = {k: (inst, doc) for k, inst, doc in docs}  # the last document per key wins
-    current: dict[str, Any] = {}
+    current = {} if current is None else current
     keys = list(latest)
     for part in _chunks(keys, 5000):
         current.update(

@@ -165,3 +165,28 @@ def test_judged_from_the_staff_the_rules_read_equals_judged_from_the_whole_staff
             staff=StaffCounts.of(regs, categories),
         )
         assert short == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10).flatmap(registrations), st.data())
+def test_the_off_roll_counts_the_sanctioned_not_registered_on_each_day(
+    regs: list[Registration], data: st.DataObject
+) -> None:
+    """济宁 §五(三) counts the sanctioned among the staff even when they were no longer registered
+    on the day: the incremental count the rule keeps equals a scan of them, day after day."""
+    from app.policy.institution_rules import _OffRoll, _registered
+
+    regs_of: dict[str, list[Registration]] = {}
+    for r in regs:
+        regs_of.setdefault(r.practitioner, []).append(r)
+    people = [*sorted(regs_of), "P99"]  # one never registered here
+    starts = sorted(
+        data.draw(st.lists(st.tuples(days, st.sampled_from(people)), min_size=1, max_size=30))
+    )
+    roll = _OffRoll(regs_of)
+    hit: set[str] = set()
+    for n, who in starts:
+        roll.add(who, day(n))
+        hit.add(who)
+        scanned = sum(1 for p in hit if not _registered(regs_of.get(p, ()), day(n)))
+        assert roll.count(day(n)) == scanned
