@@ -55,7 +55,14 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
         p = subprocess.run(
             argv,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # Small pools: the harness runs a dozen servers at once, each with a checks' and a
+            # writer's pool, and the CI's PostgreSQL takes 100 connections in all.
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "CLAIMGATE_DB_POOL_SIZE": "2",
+                "CLAIMGATE_DB_POOL_OVERFLOW": "2",
+            },
             capture_output=True,
             text=True,
             timeout=240,  # a hang guard, not a performance assertion
