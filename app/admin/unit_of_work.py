@@ -80,8 +80,10 @@ class UnitOfWork:
         if alias is not None and institution is None:
             raise ValueError("an alias is an institution's: pass institution= with alias=")
         entry = LedgerEntry(kind, payload, practitioner, institution, department, occurred_on)
-        event_id = await ledger.append(self.conn, self.context, entry)
-        await self._audit(audit, payload)
+        change = payload if audit.change is None else audit.change
+        event_id = await ledger.append(
+            self.conn, self.context, entry, (audit.action, audit.target, change)
+        )
         self._mark(entry)
         if alias is not None and institution is not None:
             self._recompute.aliases.add((institution, alias))

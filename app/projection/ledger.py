@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.any_of import any_of
@@ -73,12 +73,21 @@ class LedgerEntry:
         }
 
 
-async def append(conn: AsyncConnection, ctx: WriteContext, entry: LedgerEntry) -> int:
-    """Append one event; return its id."""
-    event_id: int = (
-        await conn.execute(events.insert().values(entry.row(ctx)).returning(events.c.id))
-    ).scalar_one()
-    return event_id
+async def append(
+    conn: AsyncConnection,
+    ctx: WriteContext,
+    entry: LedgerEntry,
+    audit: tuple[str, str, dict[str, Any]] | None = None,
+) -> int:
+    """Append one event, and with ``audit`` (action, target, change) its audit row in the same
+    statement (one round trip, issue 14); return the event's id."""
+    stmt = events.insert().values(entry.row(ctx)).returning(events.c.id)
+    if audit is None:
+        event_id: int = (await conn.execute(stmt)).scalar_one()
+        return event_id
+    appended = stmt.cte("appended")
+    audited = _audit_row(ctx, *audit).cte("audited")
+    return int((await conn.execute(select(appended.c.id).add_cte(audited))).scalar_one())
 
 
 async def append_many(
@@ -95,14 +104,16 @@ async def append_audit(
 ) -> None:
     """One audit row: what was done (``practitioner.suspend``), to what (a code or an id, never
     an ID number in clear), and the change as an officer reads it."""
-    await conn.execute(
-        audit_log.insert().values(
-            api_key_id=ctx.api_key_id,
-            request_id=ctx.request_id,
-            action=action,
-            target=target,
-            change=change,
-        )
+    await conn.execute(_audit_row(ctx, action, target, change))
+
+
+def _audit_row(ctx: WriteContext, action: str, target: str, change: dict[str, Any]) -> Insert:
+    return audit_log.insert().values(
+        api_key_id=ctx.api_key_id,
+        request_id=ctx.request_id,
+        action=action,
+        target=target,
+        change=change,
     )
 
 
