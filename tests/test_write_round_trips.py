@@ -37,7 +37,7 @@ STAFF = [f"D62010000{n:04d}" for n in range(1, 13)]
 
 # Statements sent by one write, BEGIN and COMMIT not counted (two more round trips each).
 ACTION_STATEMENTS = 18
-VIOLATION_STATEMENTS = 21
+VIOLATION_STATEMENTS = 24
 
 
 @contextmanager
@@ -117,6 +117,7 @@ async def test_statements_of_a_practitioner_action_and_a_violation(
                     SECRET,
                 )
             counted["violation"].append(sent)
+        print("\n".join(counted["violation"][-1]))
         assert len(counted["action"][-1]) == ACTION_STATEMENTS
         assert len(counted["violation"][-1]) == VIOLATION_STATEMENTS
     finally:
