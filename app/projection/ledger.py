@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Insert, or_, select
+from sqlalchemy import BigInteger, Date, Insert, Integer, Text, bindparam, column, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.any_of import any_of
-from app.db.tables import agreements, audit_log, calendar_overrides, events, registrations
+from app.db.tables import audit_log, calendar_overrides, events, registrations
 from app.policy import (
     Agreement,
     Appeal,
@@ -196,45 +197,99 @@ def to_engine(kind: str, token: str | None, inst: str | None, p: dict[str, Any])
 
 async def practitioner_events(conn: AsyncConnection, token: str) -> list[Event]:
     """Everything about one practitioner: registrations, agreements and ledger events."""
-    return (await practitioners_events(conn, [token]))[token]
+    return (await practitioners_inputs(conn, [token])).events[token]
 
 
 async def practitioners_events(
     conn: AsyncConnection, tokens: Sequence[str]
 ) -> dict[str, list[Event]]:
-    """:func:`practitioner_events` for many practitioners in three queries."""
-    out: dict[str, list[Event]] = {t: [] for t in tokens}
-    for r in await conn.execute(
-        select(
-            registrations.c.practitioner_token,
-            registrations.c.institution_code,
-            registrations.c.department_code,
-            registrations.c.start,
-            registrations.c.end,
-        ).where(any_of(registrations.c.practitioner_token, tokens))
-    ):
-        out[r[0]].append(Registration(r[0], r[1], r[2], r[3], r[4]))
-    for a in await conn.execute(
-        select(
-            agreements.c.practitioner_token,
-            agreements.c.institution_code,
-            agreements.c.start,
-            agreements.c.end,
-        ).where(any_of(agreements.c.practitioner_token, tokens))
-    ):
-        out[a[0]].append(Agreement(a[0], a[1], a[2], a[3]))
-    rows = await conn.execute(
-        select(
-            events.c.practitioner_token, events.c.kind, events.c.institution_code, events.c.payload
-        )
-        .where(any_of(events.c.practitioner_token, tokens), events.c.kind.in_(PRACTITIONER_KINDS))
-        .order_by(events.c.id)
+    """:func:`practitioner_events` for many practitioners."""
+    return (await practitioners_inputs(conn, tokens)).events
+
+
+@dataclass(frozen=True, slots=True)
+class PractitionerInputs:
+    """What judging practitioners reads: each one's events (registrations, agreements, then
+    the ledger's in order), the profile of every institution those name, and the calendar."""
+
+    events: dict[str, list[Event]]
+    profiles: dict[str, str]  # institution code -> profile id
+    calendar: WorkingCalendar
+
+
+# One statement for all of it: each read is a PostgreSQL round trip, and a write's latency is
+# mostly its round trips (issue 14). Tag 0 registrations, 1 agreements, 2 ledger events (by
+# id), 3 institutions' profiles (of every institution the rows name: a superset of the sites
+# app.projection.recompute.site_of finds), 4 calendar overrides.
+_INPUTS = (
+    text(
+        """
+    WITH ev AS (
+        SELECT e.id, e.practitioner_token, e.kind, e.institution_code, e.payload
+          FROM events e
+         WHERE e.practitioner_token = ANY(:tokens) AND e.kind = ANY(:kinds)
+    ), rg AS (
+        SELECT g.id, g.practitioner_token, g.institution_code, g.department_code, g.start, g."end"
+          FROM registrations g WHERE g.practitioner_token = ANY(:tokens)
+    ), ag AS (
+        SELECT a.id, a.practitioner_token, a.institution_code, a.start, a."end"
+          FROM agreements a WHERE a.practitioner_token = ANY(:tokens)
     )
-    for token, kind, inst, payload in rows:
-        ev = to_engine(kind, token, inst, payload)
-        if ev is not None:
-            out[token].append(ev)
-    return out
+    SELECT 0 AS t, id AS n, practitioner_token AS p, institution_code AS i,
+           department_code AS d, start AS s, "end" AS e, NULL::text AS k, NULL::jsonb AS j
+      FROM rg
+    UNION ALL
+    SELECT 1, id, practitioner_token, institution_code, NULL, start, "end", NULL, NULL FROM ag
+    UNION ALL
+    SELECT 2, id, practitioner_token, institution_code, NULL, NULL, NULL, kind, payload FROM ev
+    UNION ALL
+    SELECT 3, 0, NULL, c.code, c.profile_id, NULL, NULL, NULL, NULL
+      FROM institutions c
+     WHERE c.code IN (SELECT institution_code FROM rg
+                      UNION SELECT institution_code FROM ag
+                      UNION SELECT institution_code FROM ev
+                      UNION SELECT payload ->> 'institution' FROM ev)
+    UNION ALL
+    SELECT 4, CASE WHEN o.working THEN 1 ELSE 0 END, NULL, NULL, NULL, o.day, NULL, NULL, NULL
+      FROM calendar_overrides o
+    ORDER BY t, n
+    """
+    )
+    .bindparams(bindparam("tokens", type_=ARRAY(Text)), bindparam("kinds", type_=ARRAY(Text)))
+    .columns(
+        column("t", Integer),
+        column("n", BigInteger),
+        column("p", Text),
+        column("i", Text),
+        column("d", Text),
+        column("s", Date),
+        column("e", Date),
+        column("k", Text),
+        column("j", JSONB),
+    )
+)
+
+
+async def practitioners_inputs(conn: AsyncConnection, tokens: Sequence[str]) -> PractitionerInputs:
+    """:class:`PractitionerInputs` of ``tokens``, read in one statement."""
+    out: dict[str, list[Event]] = {t: [] for t in tokens}
+    profiles: dict[str, str] = {}
+    overrides: dict[date, bool] = {}
+    rows = await conn.execute(_INPUTS, {"tokens": list(tokens), "kinds": list(PRACTITIONER_KINDS)})
+    for tag, n, token, inst, dept, start, end, kind, payload in rows:
+        if tag == 0:
+            out[token].append(Registration(token, inst, dept, start, end))
+        elif tag == 1:
+            out[token].append(Agreement(token, inst, start, end))
+        elif tag == 2:
+            ev = to_engine(kind, token, inst, payload)
+            if ev is not None:
+                out[token].append(ev)
+        elif tag == 3:
+            profiles[inst] = dept
+        else:
+            overrides[start] = bool(n)
+    return PractitionerInputs(out, profiles, WorkingCalendar(overrides))
 
 
 async def registrations_at(

@@ -122,18 +122,9 @@ class Recompute:
                 .with_for_update()
             )
         }
-        ledgers = await ledger.practitioners_events(conn, list(people))
-        all_sites = sorted({s for evs in ledgers.values() for s in _sites(evs)})
-        profile_of: dict[str, str] = {
-            code: pid
-            for code, pid in await conn.execute(
-                select(institutions.c.code, institutions.c.profile_id).where(
-                    any_of(institutions.c.code, all_sites)
-                )
-            )
-        }
+        inputs = await ledger.practitioners_inputs(conn, list(people))
+        ledgers, profile_of, calendar = inputs.events, inputs.profiles, inputs.calendar
         profiles = load_profiles()
-        calendar = await read_calendar(conn)
 
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
         writes: list[tuple[str, str | None, Any]] = []
