@@ -44,12 +44,13 @@ async def require_department(
 
 
 async def require_practitioner(
-    conn: AsyncConnection, code: str, secret: str, field: str | None = None
+    conn: AsyncConnection, code: str, secret: str, field: str | None = None, *, lock: bool = False
 ) -> str:
+    """The practitioner's token; with ``lock``, their row held until the write commits (as
+    :func:`lock_practitioner`, in the same statement)."""
     token = codes.practitioner_token(code, secret)
-    found = (
-        await conn.execute(select(practitioners.c.token).where(practitioners.c.token == token))
-    ).scalar_one_or_none()
+    stmt = select(practitioners.c.token).where(practitioners.c.token == token)
+    found = (await conn.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if found is None:
         raise NotFound(
             "no practitioner is registered under this code",

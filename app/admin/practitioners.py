@@ -58,7 +58,7 @@ async def put_practitioner(
 async def practitioner_action(
     uow: UnitOfWork, code: str, body: s.PractitionerActionIn, secret: str
 ) -> dict[str, Any]:
-    token = await require_practitioner(uow.conn, code, secret, "path.code")
+    token = await uow.require_practitioner(code, secret, "path.code")
     if body.institution_code is not None:
         await require_institution(uow.conn, body.institution_code, "body.institution_code")
     if body.action == "restore":

@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Insert, Integer, Text, bindparam, column, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Insert,
+    Integer,
+    Text,
+    bindparam,
+    column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -215,12 +227,15 @@ class PractitionerInputs:
     events: dict[str, list[Event]]
     profiles: dict[str, str]  # institution code -> profile id
     calendar: WorkingCalendar
+    # token -> (display code, category), when asked for (``people=True``), by token
+    people: dict[str, tuple[str, str]]
 
 
 # One statement for all of it: each read is a PostgreSQL round trip, and a write's latency is
 # mostly its round trips (issue 14). Tag 0 registrations, 1 agreements, 2 ledger events (by
 # id), 3 institutions' profiles (of every institution the rows name: a superset of the sites
-# app.projection.recompute.site_of finds), 4 calendar overrides.
+# app.projection.recompute.site_of finds), 4 calendar overrides, 5 the practitioners' own rows
+# (when :func:`practitioners_inputs` is asked for them).
 _INPUTS = (
     text(
         """
@@ -252,10 +267,17 @@ _INPUTS = (
     UNION ALL
     SELECT 4, CASE WHEN o.working THEN 1 ELSE 0 END, NULL, NULL, NULL, o.day, NULL, NULL, NULL
       FROM calendar_overrides o
-    ORDER BY t, n
+    UNION ALL
+    SELECT 5, 0, r.token, NULL, r.display_code, NULL, NULL, r.category, NULL
+      FROM practitioners r WHERE :people AND r.token = ANY(:tokens)
+    ORDER BY t, n, p
     """
     )
-    .bindparams(bindparam("tokens", type_=ARRAY(Text)), bindparam("kinds", type_=ARRAY(Text)))
+    .bindparams(
+        bindparam("tokens", type_=ARRAY(Text)),
+        bindparam("kinds", type_=ARRAY(Text)),
+        bindparam("people", type_=Boolean),
+    )
     .columns(
         column("t", Integer),
         column("n", BigInteger),
@@ -270,12 +292,18 @@ _INPUTS = (
 )
 
 
-async def practitioners_inputs(conn: AsyncConnection, tokens: Sequence[str]) -> PractitionerInputs:
-    """:class:`PractitionerInputs` of ``tokens``, read in one statement."""
+async def practitioners_inputs(
+    conn: AsyncConnection, tokens: Sequence[str], *, people: bool = False
+) -> PractitionerInputs:
+    """:class:`PractitionerInputs` of ``tokens``, read in one statement; with ``people``, their
+    own rows too (read without a lock: the caller holds them, or needs none)."""
     out: dict[str, list[Event]] = {t: [] for t in tokens}
     profiles: dict[str, str] = {}
     overrides: dict[date, bool] = {}
-    rows = await conn.execute(_INPUTS, {"tokens": list(tokens), "kinds": list(PRACTITIONER_KINDS)})
+    rows_of: dict[str, tuple[str, str]] = {}
+    rows = await conn.execute(
+        _INPUTS, {"tokens": list(tokens), "kinds": list(PRACTITIONER_KINDS), "people": people}
+    )
     for tag, n, token, inst, dept, start, end, kind, payload in rows:
         if tag == 0:
             out[token].append(Registration(token, inst, dept, start, end))
@@ -287,9 +315,11 @@ async def practitioners_inputs(conn: AsyncConnection, tokens: Sequence[str]) -> 
                 out[token].append(ev)
         elif tag == 3:
             profiles[inst] = dept
-        else:
+        elif tag == 4:
             overrides[start] = bool(n)
-    return PractitionerInputs(out, profiles, WorkingCalendar(overrides))
+        else:
+            rows_of[token] = (dept, kind)
+    return PractitionerInputs(out, profiles, WorkingCalendar(overrides), rows_of)
 
 
 async def registrations_at(

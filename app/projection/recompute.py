@@ -70,6 +70,10 @@ class Recompute:
     violation_sites: set[str] = field(default_factory=set)
     # Institutions whose staff changed category: their head counts by category are counted again
     recount: set[str] = field(default_factory=set)
+    # Practitioners whose rows this write already holds locked (UnitOfWork.require_practitioner)
+    held: set[str] = field(default_factory=set)
+    # Institutions' profile ids read so far
+    profile_of: dict[str, str] = field(default_factory=dict)
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
@@ -111,19 +115,31 @@ class Recompute:
 
     async def _practitioner_chunk(self, tokens: list[str]) -> set[str]:
         conn = self.conn
-        people = {
-            t: (display, category)
-            for t, display, category in await conn.execute(
-                select(
-                    practitioners.c.token, practitioners.c.display_code, practitioners.c.category
+        # Rows the write already holds (UnitOfWork.require_practitioner) are read with the
+        # rest of the inputs; any other is locked first, in token order, then read.
+        held = set(tokens) <= self.held
+        people: dict[str, tuple[str, str]] = {}
+        if not held:
+            people = {
+                t: (display, category)
+                for t, display, category in await conn.execute(
+                    select(
+                        practitioners.c.token,
+                        practitioners.c.display_code,
+                        practitioners.c.category,
+                    )
+                    .where(any_of(practitioners.c.token, tokens))
+                    .order_by(practitioners.c.token)
+                    .with_for_update()
                 )
-                .where(any_of(practitioners.c.token, tokens))
-                .order_by(practitioners.c.token)
-                .with_for_update()
-            )
-        }
-        inputs = await ledger.practitioners_inputs(conn, list(people))
+            }
+        inputs = await ledger.practitioners_inputs(
+            conn, sorted(tokens) if held else list(people), people=held
+        )
+        if held:
+            people = inputs.people
         ledgers, profile_of, calendar = inputs.events, inputs.profiles, inputs.calendar
+        self.profile_of.update(profile_of)
         profiles = load_profiles()
 
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
@@ -238,14 +254,20 @@ class Recompute:
         if not codes:
             return set()
         profiles = load_profiles()
-        return {
-            code
-            for code, pid in await self.conn.execute(
-                select(institutions.c.code, institutions.c.profile_id).where(
-                    any_of(institutions.c.code, codes)
+        missing = [c for c in codes if c not in self.profile_of]
+        if missing:
+            self.profile_of.update(
+                await self.conn.execute(
+                    select(institutions.c.code, institutions.c.profile_id).where(
+                        any_of(institutions.c.code, missing)
+                    )
                 )
             )
-            if profiles[pid].key_monitoring is not None or profiles[pid].department is not None
+        return {
+            code
+            for code in codes
+            if (pid := self.profile_of.get(code)) is not None
+            and (profiles[pid].key_monitoring is not None or profiles[pid].department is not None)
         }
 
     # -- institution --------------------------------------------------------------------
