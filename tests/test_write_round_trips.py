@@ -117,7 +117,6 @@ async def test_statements_of_a_practitioner_action_and_a_violation(
                     SECRET,
                 )
             counted["violation"].append(sent)
-        print("\n".join(counted["violation"][-1]))
         assert len(counted["action"][-1]) == ACTION_STATEMENTS
         assert len(counted["violation"][-1]) == VIOLATION_STATEMENTS
     finally:

@@ -52,7 +52,7 @@ async def write_docs(
         return []
     # One statement, one round trip: each changed document's new version, its upsert, its
     # outbox row and the notification (issue 14: a write's latency is its round trips).
-    versions = dict(
+    versions: dict[str, int] = dict(
         (
             await conn.execute(
                 _UPSERT,
