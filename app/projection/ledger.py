@@ -229,13 +229,19 @@ class PractitionerInputs:
     calendar: WorkingCalendar
     # token -> (display code, category), when asked for (``people=True``), by token
     people: dict[str, tuple[str, str]]
+    # When asked for (``stored=True``): their stored outcomes (subject -> document), and their
+    # rows of table staff_inputs as (institution, practitioner) pairs
+    outcomes: dict[str, Any]
+    staff: set[tuple[str, str]]
 
 
 # One statement for all of it: each read is a PostgreSQL round trip, and a write's latency is
 # mostly its round trips (issue 14). Tag 0 registrations, 1 agreements, 2 ledger events (by
 # id), 3 institutions' profiles (of every institution the rows name: a superset of the sites
 # app.projection.recompute.site_of finds), 4 calendar overrides, 5 the practitioners' own rows
-# (when :func:`practitioners_inputs` is asked for them).
+# (when :func:`practitioners_inputs` is asked for them), 6 their stored outcomes (``p:<token>:``
+# as a range in the byte order of the pattern index on outcomes.subject, migration 0003) and 7
+# their rows of staff_inputs (both when asked for).
 _INPUTS = (
     text(
         """
@@ -270,6 +276,14 @@ _INPUTS = (
     UNION ALL
     SELECT 5, 0, r.token, NULL, r.display_code, NULL, NULL, r.category, NULL
       FROM practitioners r WHERE :people AND r.token = ANY(:tokens)
+    UNION ALL
+    SELECT 6, 0, o.subject, NULL, NULL, NULL, NULL, NULL, o.doc
+      FROM unnest(CAST(:tokens AS text[])) AS u(t)
+      JOIN outcomes o ON o.subject ~>=~ ('p:' || u.t || ':') AND o.subject ~<~ ('p:' || u.t || ';')
+     WHERE :stored
+    UNION ALL
+    SELECT 7, 0, s.practitioner_token, s.institution_code, NULL, NULL, NULL, NULL, NULL
+      FROM staff_inputs s WHERE :stored AND s.practitioner_token = ANY(:tokens)
     ORDER BY t, n, p
     """
     )
@@ -277,6 +291,7 @@ _INPUTS = (
         bindparam("tokens", type_=ARRAY(Text)),
         bindparam("kinds", type_=ARRAY(Text)),
         bindparam("people", type_=Boolean),
+        bindparam("stored", type_=Boolean),
     )
     .columns(
         column("t", Integer),
@@ -293,16 +308,25 @@ _INPUTS = (
 
 
 async def practitioners_inputs(
-    conn: AsyncConnection, tokens: Sequence[str], *, people: bool = False
+    conn: AsyncConnection, tokens: Sequence[str], *, people: bool = False, stored: bool = False
 ) -> PractitionerInputs:
     """:class:`PractitionerInputs` of ``tokens``, read in one statement; with ``people``, their
-    own rows too (read without a lock: the caller holds them, or needs none)."""
+    own rows too (read without a lock: the caller holds them, or needs none); with ``stored``,
+    what their last recompute stored (outcomes, staff_inputs)."""
     out: dict[str, list[Event]] = {t: [] for t in tokens}
     profiles: dict[str, str] = {}
     overrides: dict[date, bool] = {}
     rows_of: dict[str, tuple[str, str]] = {}
+    outcomes: dict[str, Any] = {}
+    staff: set[tuple[str, str]] = set()
     rows = await conn.execute(
-        _INPUTS, {"tokens": list(tokens), "kinds": list(PRACTITIONER_KINDS), "people": people}
+        _INPUTS,
+        {
+            "tokens": list(tokens),
+            "kinds": list(PRACTITIONER_KINDS),
+            "people": people,
+            "stored": stored,
+        },
     )
     for tag, n, token, inst, dept, start, end, kind, payload in rows:
         if tag == 0:
@@ -317,9 +341,13 @@ async def practitioners_inputs(
             profiles[inst] = dept
         elif tag == 4:
             overrides[start] = bool(n)
-        else:
+        elif tag == 5:
             rows_of[token] = (dept, kind)
-    return PractitionerInputs(out, profiles, WorkingCalendar(overrides), rows_of)
+        elif tag == 6:
+            outcomes[token] = payload
+        else:
+            staff.add((inst, token))
+    return PractitionerInputs(out, profiles, WorkingCalendar(overrides), rows_of, outcomes, staff)
 
 
 async def registrations_at(

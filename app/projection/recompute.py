@@ -134,7 +134,7 @@ class Recompute:
                 )
             }
         inputs = await ledger.practitioners_inputs(
-            conn, sorted(tokens) if held else list(people), people=held
+            conn, sorted(tokens) if held else list(people), people=held, stored=True
         )
         if held:
             people = inputs.people
@@ -187,9 +187,7 @@ class Recompute:
                     )
                 )
         new = {subject: codec.to_json(out) for subject, (_, out) in results.items()}
-        await staff.keep(
-            conn,
-            people,
+        read = set(
             (
                 (code, token)
                 for token in people
@@ -205,8 +203,10 @@ class Recompute:
                 )
             ),
         )
-        before: dict[str, Any] = {}
-        changed = await self._store_outcomes(new, before)
+        if read != inputs.staff:  # else the table already says so: no statement
+            await staff.keep(conn, people, read)
+        before: dict[str, Any] = dict(inputs.outcomes)
+        changed = await self._store_outcomes(new, before, read=False)
         touched: set[str] = set()
         for subject in changed:
             profile = profiles[subject.rsplit(":", 1)[1]]
@@ -226,17 +226,19 @@ class Recompute:
         return touched
 
     async def _store_outcomes(
-        self, new: dict[str, Any], current: dict[str, Any] | None = None
+        self, new: dict[str, Any], current: dict[str, Any] | None = None, *, read: bool = True
     ) -> list[str]:
         """Upsert the outcomes that changed; return their subjects. ``current`` is filled with
-        the outcomes stored before."""
+        the outcomes stored before (``read`` false: it already holds them, read with the
+        practitioners' inputs)."""
         if not new:
             return []
         current = {} if current is None else current
-        for subj, doc in await self.conn.execute(
-            select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
-        ):
-            current[subj] = doc
+        if read:
+            for subj, doc in await self.conn.execute(
+                select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
+            ):
+                current[subj] = doc
         changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
         if changed:
             stmt = insert(outcomes)
