@@ -36,8 +36,8 @@ INST = "H62010000032"  # 兰州: its rules read terminated doctors and violation
 STAFF = [f"D62010000{n:04d}" for n in range(1, 13)]
 
 # Statements sent by one write, BEGIN and COMMIT not counted (two more round trips each).
-ACTION_STATEMENTS = 11
-VIOLATION_STATEMENTS = 12
+ACTION_STATEMENTS = 10
+VIOLATION_STATEMENTS = 10
 
 
 @contextmanager

@@ -57,9 +57,12 @@ async def put_practitioner(
 async def practitioner_action(
     uow: UnitOfWork, code: str, body: s.PractitionerActionIn, secret: str
 ) -> dict[str, Any]:
-    token = await uow.require_practitioner(code, secret, "path.code")
-    if body.institution_code is not None:
-        await require_institution(uow.conn, body.institution_code, "body.institution_code")
+    if body.institution_code is None:
+        token = await uow.require_practitioner(code, secret, "path.code")
+    else:
+        token, _, _ = await uow.require_practitioner_at(
+            code, secret, "path.code", body.institution_code, "body.institution_code"
+        )
     if body.action == "restore":
         restore = ManualAction(token, body.institution_code, "restore", body.start, None, "")
         await refuse_banned_restore(uow.conn, token, restore, "body.start")

@@ -21,10 +21,9 @@ from app.admin import catalogues
 from app.admin import schemas as s
 from app.admin.lookups import (
     display_code_of,
-    require_institution,
 )
 from app.admin.unit_of_work import Audit, UnitOfWork
-from app.db.tables import events, registrations
+from app.db.tables import events
 from app.errors import Conflict, InvalidField, NotFound
 
 Outcomes = dict[str, Any]  # stored outcome documents by subject (table ``outcomes``)
@@ -142,19 +141,14 @@ async def _record_judged(
 
 async def record_violation(uow: UnitOfWork, body: s.ViolationIn, secret: str) -> dict[str, Any]:
     conn = uow.conn
-    token = await uow.require_practitioner(body.practitioner_code, secret, "body.practitioner_code")
-    profile_id = await require_institution(conn, body.institution_code, "body.institution_code")
-    works_there = (
-        await conn.execute(
-            select(registrations.c.id)
-            .where(
-                registrations.c.practitioner_token == token,
-                registrations.c.institution_code == body.institution_code,
-            )
-            .limit(1)
-        )
-    ).first()
-    if works_there is None:
+    token, profile_id, works_there = await uow.require_practitioner_at(
+        body.practitioner_code,
+        secret,
+        "body.practitioner_code",
+        body.institution_code,
+        "body.institution_code",
+    )
+    if not works_there:
         raise InvalidField(
             "the practitioner has never been registered at this institution",
             field="body.institution_code",

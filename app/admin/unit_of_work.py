@@ -134,6 +134,17 @@ class UnitOfWork:
         self._recompute.held.add(token)
         return token
 
+    async def require_practitioner_at(
+        self, code: str, secret: str, field: str, institution: str, institution_field: str
+    ) -> tuple[str, str, bool]:
+        """:meth:`require_practitioner` and the institution's lookup in one statement:
+        (token, the institution's profile id, whether they were ever registered there)."""
+        found = await lookups.require_practitioner_at(
+            self.conn, code, secret, field, institution, institution_field, lock=True
+        )
+        self._recompute.held.add(found[0])
+        return found
+
     async def lock_practitioner(self, token: str) -> None:
         """:func:`app.admin.lookups.lock_practitioner`, told to the recompute."""
         await lookups.lock_practitioner(self.conn, token)
