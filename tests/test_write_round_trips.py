@@ -35,7 +35,14 @@ SECRET = "test-secret"
 INST = "H62010000032"  # 兰州: its rules read terminated doctors and violations
 STAFF = [f"D62010000{n:04d}" for n in range(1, 13)]
 
-# Statements sent by one write, BEGIN and COMMIT not counted (two more round trips each).
+# Statements sent by one write under an Idempotency-Key, BEGIN and COMMIT not counted (two more
+# round trips each). Before issue 14's fourth round: 22 and 25. Both now send: the key's lock,
+# then its lookup (in one statement the lookup would read before the lock is granted), the
+# practitioner and institution, the event with its audit row, the practitioner's inputs, the
+# changed outcomes, the projections read back, the key's answer. An action adds the changed
+# projections with their outbox rows, and here staff_inputs (each practitioner's first
+# suspension there makes the rules read them); a violation, the outcomes it answers with,
+# before and after.
 ACTION_STATEMENTS = 10
 VIOLATION_STATEMENTS = 10
 
@@ -97,27 +104,37 @@ async def test_statements_of_a_practitioner_action_and_a_violation(
     writes = Writes(engine)
     ctx = WriteContext(None, "req")
     try:
-        counted: dict[str, list[list[str]]] = {"action": [], "violation": []}
+        sent: dict[str, list[str]] = {}
+        answers: dict[str, tuple[int, dict[str, Any]]] = {}
         # The first writes prepare their statements; the pin is about the ones after.
         for n in range(4):
-            with statements(engine) as sent:
-                await writes.run(
+            with statements(engine) as sent["action"]:
+                answers["action"] = await writes.run(
                     Write(ctx, "action", 201, f"a{n}", "fp"),
                     practitioner_action,
                     STAFF[n],
                     _action(n),
                     SECRET,
                 )
-            counted["action"].append(sent)
-            with statements(engine) as sent:
-                await writes.run(
+            with statements(engine) as sent["violation"]:
+                answers["violation"] = await writes.run(
                     Write(ctx, "violation", 201, f"v{n}", "fp"),
                     record_violation,
                     _violation(n),
                     SECRET,
                 )
-            counted["violation"].append(sent)
-        assert len(counted["action"][-1]) == ACTION_STATEMENTS
-        assert len(counted["violation"][-1]) == VIOLATION_STATEMENTS
+        # Each write did its work: the suspension recorded, the point counted in its period
+        assert answers["action"][1]["action"] == "suspend"
+        assert answers["violation"][1]["period"]["points"] == 1
+        listing = "\n".join(sent["action"] + ["--"] + sent["violation"])
+        assert len(sent["action"]) == ACTION_STATEMENTS, listing
+        assert len(sent["violation"]) == VIOLATION_STATEMENTS, listing
+        # A retry under the same key answers the first answer after the key's lock and lookup
+        with statements(engine) as retried:
+            again = await writes.run(
+                Write(ctx, "violation", 201, "v3", "fp"), record_violation, _violation(3), SECRET
+            )
+        assert again == answers["violation"]
+        assert len(retried) == 2, retried
     finally:
         await engine.dispose()
