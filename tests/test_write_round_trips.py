@@ -1,14 +1,13 @@
 """How many statements one agency write sends to PostgreSQL (issue 14, target (b)).
 
 A practitioner action or a violation at a 500-staff institution spends most of its time in
-PostgreSQL round trips, not in the engine (docs/performance.md, "The agency at work"): each
-statement is a round trip, and on the writer thread each is also a wait to take the
-interpreter back from the checks. So the count of statements is the latency an agency officer
-notices, and the checks' p99 while the agency writes. These tests pin it, so a change that adds
-a read to the write path is seen here instead of as a slower write weeks later. The count is
-exact: one fewer is a reason to lower the pin, one more a reason to look for the statement to
-merge.
-"""
+PostgreSQL round trips, not in the engine (docs/performance.md, "Fourth round: fewer round
+trips per write"): each statement is a round trip, and on the writer thread each is also a
+wait to take the interpreter back from the checks. So the count of statements is the latency
+an agency officer notices, and the checks' p99 while the agency writes. These tests pin it, so
+a change that adds a read to the write path is seen here instead of as a slower write weeks
+later. The count is exact: one fewer is a reason to lower the pin, one more a reason to look
+for the statement to merge."""
 
 from __future__ import annotations
 
