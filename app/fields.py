@@ -24,7 +24,9 @@ Dates are JSON strings, never numbers: pydantic's lax reading takes ``1795305600
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -196,3 +198,27 @@ MultilineText = Annotated[str, AfterValidator(_lines)]
 
 def today_shanghai() -> date:
     return datetime.now(SHANGHAI).date()
+
+
+class _Today:
+    """Today in Shanghai as ``YYYY-MM-DD``, worked out again only when the clock leaves the day
+    it was worked out for: the fast path needs it for every check (a line without a service
+    date means today), and asking the time zone each time cost more than the rest of a line's
+    validation."""
+
+    def __init__(self) -> None:
+        self._from = self._until = 0.0
+        self._iso = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        if not self._from <= now < self._until:  # a new day, or a clock stepped back
+            day = datetime.fromtimestamp(now, SHANGHAI).date()
+            start = datetime.combine(day, dt_time(0), SHANGHAI)
+            self._from = start.timestamp()
+            self._until = (start + timedelta(days=1)).timestamp()
+            self._iso = day.isoformat()
+        return self._iso
+
+
+today_shanghai_iso = _Today()

@@ -41,13 +41,28 @@ def new_key(role: str) -> str:
     return f"cg_{role}_{secrets.token_urlsafe(32)}"
 
 
+_SEEN_MAX = 4096
+
+
 class KeyStore:
     def __init__(self) -> None:
         self._by_hash: dict[str, Principal] = {}
+        # Keys verified since the last reload, as presented: a HIS sends the same key with
+        # every check, and hashing it each time was a few per cent of a check. Only keys that
+        # verified are kept (unknown ones cannot fill it), it is bounded, and a reload — the
+        # way a revocation arrives — starts it afresh.
+        self._seen: dict[str, Principal] = {}
         self.loaded = False
 
     def verify(self, raw: str) -> Principal | None:
-        return self._by_hash.get(hash_key(raw))
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._by_hash.get(hash_key(raw))
+            if found is not None:
+                if len(self._seen) >= _SEEN_MAX:
+                    self._seen = {}
+                self._seen[raw] = found
+        return found
 
     async def reload(self, conn: AsyncConnection) -> None:
         rows = await conn.execute(
@@ -63,6 +78,7 @@ class KeyStore:
             h: Principal(i, role, frozenset(insts or ()), prefix)
             for i, h, role, insts, prefix in rows
         }
+        self._seen = {}
         self.loaded = True
 
 

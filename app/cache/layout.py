@@ -43,6 +43,10 @@ def institution_key(institution: str) -> str:
     return f"cg:{{{institution}}}:i"
 
 
+def is_institution_key(key: str) -> bool:
+    return key.endswith("}:i") and key.startswith("cg:{")
+
+
 def view_key(institution: str, practitioner_token: str) -> str:
     return f"cg:{{{institution}}}:p:{practitioner_token}"
 

@@ -44,15 +44,28 @@ _LOW, _HIGH = MIN_DATE.isoformat(), MAX_DATE.isoformat()
 _CLAIM_ID_MAX = 64
 
 
+# Service dates already found to be days: a HIS sends the same few dates all day, and parsing
+# one costs more than the rest of the line's checks together. Bounded: dates may be sent at will.
+_DAYS: dict[str, str] = {}
+
+
 def _day(v: Any, today: str) -> str | None:
     if v is None:
         return today
-    if type(v) is not str or not _DAY(v) or not _LOW <= v <= _HIGH:
+    if type(v) is not str:
+        return None
+    known = _DAYS.get(v)
+    if known is not None:
+        return known
+    if not _DAY(v) or not _LOW <= v <= _HIGH:
         return None
     try:
         date.fromisoformat(v)  # 2026-02-30 is shaped right but is no day
     except ValueError:
         return None
+    if len(_DAYS) >= 4096:
+        _DAYS.clear()
+    _DAYS[v] = v
     return v
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import codes
+from app.cache.coalesce import CoalescedReads
 from app.cache.l1 import MISSING, L1Cache
 from app.cache.layout import (
     BUILT_KEY,
@@ -51,8 +52,12 @@ from app.sync.stamp import STAMP_KEYS, Stamp, held_of
 
 log = logging.getLogger("claimgate.checks")
 
-# keys, built-marker policy → (entries, keys among them read from Redis just now)
-Fetch = Callable[[list[str], int], Awaitable[tuple[dict[str, Entry | None], set[str]]]]
+# keys, built-marker policy, keys wanted only where another is not held (see _fetch_cache)
+# → (entries, keys among them read from Redis just now)
+Fetch = Callable[
+    [list[str], int, dict[str, str] | None],
+    Awaitable[tuple[dict[str, Entry | None], set[str]]],
+]
 NO_MARKER, MARKER_IF_READING, MARKER_ALWAYS = 0, 1, 2
 
 
@@ -88,6 +93,7 @@ class CheckService:
         self.engine = engine
         self.l1 = l1
         self.memo = VerdictMemo(memo_size)
+        self.reads = CoalescedReads(self._mget)
         l1.on_invalidate = self.memo.forget
         self.pii_secret = pii_secret
         self.redis_retry_s = redis_retry_s
@@ -152,13 +158,20 @@ class CheckService:
         log.warning("redis unavailable (%s); answering from PostgreSQL", type(exc).__name__)
         self._redis_down_until = time.monotonic() + self.redis_retry_s
 
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        return await mget(self.redis, keys)
+
     # -- fetchers ---------------------------------------------------------------------------
     async def _fetch_cache(
-        self, keys: list[str], marker: int
+        self, keys: list[str], marker: int, unless_held: dict[str, str] | None = None
     ) -> tuple[dict[str, Entry | None], set[str]]:
         """Entries for ``keys`` (L1 first) and the keys read from Redis. The built marker is
         read with them as ``marker`` says, and always from Redis: a FLUSHDB publishes nothing,
-        so an L1 copy of it would read a flushed cache as "unknown"."""
+        so an L1 copy of it would read a flushed cache as "unknown". ``unless_held`` maps keys
+        wanted only when another key is not a document the L1 holds (a practitioner's alias at
+        an institution matters only when their view there is absent); such a key read with a
+        view that exists is not kept in the L1 — absent aliases of present views were half the
+        L1, and documents that were needed fell out of it (docs/performance.md)."""
         l1 = self.l1
         out: dict[str, Entry | None] = {}
         todo: list[str] = []
@@ -169,14 +182,24 @@ class CheckService:
                     todo.append(k)
                 else:
                     out[k] = e
+            if unless_held:
+                for k, held in unless_held.items():
+                    if out.get(held) is None:  # absent, or not in the L1: the alias may count
+                        e = l1.get(k)
+                        if e is MISSING:
+                            todo.append(k)
+                        else:
+                            out[k] = e
         else:
             todo = list(keys)
+            if unless_held:
+                todo += unless_held
         if marker == MARKER_ALWAYS or (todo and marker == MARKER_IF_READING):
             todo.append(BUILT_KEY)
         if not todo:
             return out, set()
         epoch = l1.epoch
-        raws = await mget(self.redis, todo)
+        raws = await self.reads.get(todo)
         try:
             fetched = [
                 (k, decode(r) if r is not None else None) for k, r in zip(todo, raws, strict=True)
@@ -185,12 +208,25 @@ class CheckService:
             log.warning("unreadable value in Redis; answering from PostgreSQL")
             raise CacheCold() from None
         out.update(fetched)
-        l1.put_many([(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY], epoch)
+        keep = [(k, r) for k, r in zip(todo, raws, strict=True) if k != BUILT_KEY]
+        if unless_held:
+            keep = [
+                (k, r) for k, r in keep if r is not None or not self._view_held(k, unless_held, out)
+            ]
+        l1.put_many(keep, epoch)
         return out, set(todo)
 
+    @staticmethod
+    def _view_held(key: str, unless_held: dict[str, str], got: dict[str, Entry | None]) -> bool:
+        """Whether ``key`` stands in for a document ``got`` holds (its absence is not kept)."""
+        held = unless_held.get(key)
+        return held is not None and got.get(held) is not None
+
     async def _fetch_db(
-        self, keys: list[str], marker: int
+        self, keys: list[str], marker: int, unless_held: dict[str, str] | None = None
     ) -> tuple[dict[str, Entry | None], set[str]]:
+        if unless_held:
+            keys = keys + list(unless_held)
         async with self.engine.connect() as conn:
             found = await read_docs(conn, keys)
         return {k: found.get(k) for k in keys}, set()
@@ -198,13 +234,12 @@ class CheckService:
     # -- the two rounds ---------------------------------------------------------------------
     async def _judge(self, lines: Sequence[Line], tokens: list[str], fetch: Fetch) -> list[Verdict]:
         keys1: list[str] = []
+        aliases: dict[str, str] = {}  # alias key → the view key it stands in for
         for ln, tok in zip(lines, tokens, strict=True):
-            keys1 += (
-                institution_key(ln.institution),
-                view_key(ln.institution, tok),
-                alias_key(ln.institution, tok),
-            )
-        got, fresh = await fetch(list(dict.fromkeys(keys1)), NO_MARKER)
+            vk = view_key(ln.institution, tok)
+            keys1 += (institution_key(ln.institution), vk)
+            aliases[alias_key(ln.institution, tok)] = vk
+        got, fresh = await fetch(list(dict.fromkeys(keys1)), NO_MARKER, aliases)
 
         keys2: set[str] = set()
         negatives: list[str] = []  # the keys whose absence decides an answer
@@ -229,7 +264,7 @@ class CheckService:
         if keys2 or negatives:
             marker = MARKER_ALWAYS if not fresh.isdisjoint(negatives) else MARKER_IF_READING
             try:
-                more, fresh2 = await fetch(sorted(keys2), marker)
+                more, fresh2 = await fetch(sorted(keys2), marker, None)
             except BaseException:
                 # Round 1's misses went into the L1 before the marker could vouch for them;
                 # unvouched, they must not stay there to be trusted later.
@@ -322,10 +357,24 @@ class CheckService:
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
         try:
-            got, _ = await self._fetch_db(keys, NO_MARKER)
+            got, _ = await self._fetch_db(keys, NO_MARKER, None)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise _unavailable(exc) from None
         return targets(got), "database"
+
+    async def check_one(self, line: Line) -> tuple[Verdict, str]:
+        """:meth:`check` of one line; a remembered verdict is found without the lists a batch
+        needs (most single checks are remembered)."""
+        if self.cache_trusted and self.l1.enabled and time.monotonic() >= self._redis_down_until:
+            tok = codes.practitioner_token(line.practitioner, self.pii_secret)
+            memo = self.memo
+            v = memo.get((line.institution, line.department, tok, line.day, line.emergency))
+            if v is not None:
+                self.lines_checked += 1
+                memo.hits += 1
+                return v, "cache"
+        verdicts, source = await self.check((line,))
+        return verdicts[0], source
 
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
         """Verdicts in order, and the source they came from ("cache" or "database")."""

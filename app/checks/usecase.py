@@ -46,7 +46,7 @@ from app.cache.shapes import new_entry
 from app.checks.lines import Line
 from app.checks.reasons import Reason
 from app.checks.service import CheckService
-from app.checks.verdicts import Verdict, decision_id, now_iso, render, stamp_head
+from app.checks.verdicts import Verdict, decision_id, render, stamp
 from app.errors import Forbidden, PayloadTooLarge
 from app.observability.context import note
 
@@ -161,7 +161,10 @@ class CheckUseCase:
                 field="body.institution_code",
                 code="INSTITUTION_FORBIDDEN",
             )
-        answers, _, _ = await self._answers(principal, [line], degraded)
+        verdict, source = await self.checks.check_one(line)
+        answers, _, _ = self._stamped(
+            principal, (line,), (verdict,), "database" if degraded else source
+        )
         return answers[0]
 
     async def answer_batch(self, principal: Principal, lines: Sequence[Line]) -> bytes:
@@ -259,10 +262,17 @@ class CheckUseCase:
     ) -> tuple[list[bytes], str, str]:
         """Judge, stamp and render; note what each answered line leaves behind."""
         verdicts, source = await self.checks.check(lines)
-        if degraded:
-            source = "database"
-        checked_at = now_iso()
-        head = stamp_head(source, checked_at)
+        return self._stamped(principal, lines, verdicts, "database" if degraded else source)
+
+    def _stamped(
+        self,
+        principal: Principal,
+        lines: Sequence[Line],
+        verdicts: Sequence[Verdict],
+        source: str,
+    ) -> tuple[list[bytes], str, str]:
+        """Stamp and render the verdicts; note what each answered line leaves behind."""
+        checked_at, head = stamp(source)
         attempts, decisions = self.attempts, self.decisions
         out = []
         dids = []
