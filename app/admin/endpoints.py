@@ -87,7 +87,9 @@ def _write(
             field="header.Idempotency-Key",
             code="IDEMPOTENCY_KEY_REQUIRED",
         )
-    rid = current_request_id()  # X-Request-ID as sent, when safe to repeat (app.observability.context)
+    rid = (
+        current_request_id()
+    )  # X-Request-ID as sent, when safe to repeat (app.observability.context)
     context = WriteContext(principal.key_id, rid[:64] if rid else uuid.uuid4().hex)
     if key is None:
         return Write(context, scope, status)

@@ -4,11 +4,11 @@ order concurrent writes."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
-from app.db.tables import departments, institutions, practitioners
+from app.db.tables import departments, institutions, practitioners, registrations
 from app.errors import NotFound
 
 
@@ -44,12 +44,13 @@ async def require_department(
 
 
 async def require_practitioner(
-    conn: AsyncConnection, code: str, secret: str, field: str | None = None
+    conn: AsyncConnection, code: str, secret: str, field: str | None = None, *, lock: bool = False
 ) -> str:
+    """The practitioner's token; with ``lock``, their row held until the write commits (as
+    :func:`lock_practitioner`, in the same statement)."""
     token = codes.practitioner_token(code, secret)
-    found = (
-        await conn.execute(select(practitioners.c.token).where(practitioners.c.token == token))
-    ).scalar_one_or_none()
+    stmt = select(practitioners.c.token).where(practitioners.c.token == token)
+    found = (await conn.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if found is None:
         raise NotFound(
             "no practitioner is registered under this code",
@@ -57,6 +58,51 @@ async def require_practitioner(
             code="PRACTITIONER_NOT_FOUND",
         )
     return token
+
+
+async def require_practitioner_at(
+    conn: AsyncConnection,
+    code: str,
+    secret: str,
+    field: str,
+    institution: str,
+    institution_field: str,
+    *,
+    lock: bool = False,
+) -> tuple[str, str, bool]:
+    """:func:`require_practitioner` and :func:`require_institution` in one statement (a write's
+    latency is its round trips, issue 14): (token, the institution's profile id, whether the
+    practitioner was ever registered there). The practitioner is named first when both are
+    missing; with ``lock``, their row is held until the write commits."""
+    token = codes.practitioner_token(code, secret)
+    person = select(practitioners.c.token).where(practitioners.c.token == token)
+    found, profile_id, registered = (
+        await conn.execute(
+            select(
+                (person.with_for_update() if lock else person).scalar_subquery(),
+                select(institutions.c.profile_id)
+                .where(institutions.c.code == institution)
+                .scalar_subquery(),
+                exists().where(
+                    registrations.c.practitioner_token == token,
+                    registrations.c.institution_code == institution,
+                ),
+            )
+        )
+    ).one()
+    if found is None:
+        raise NotFound(
+            "no practitioner is registered under this code",
+            field=field,
+            code="PRACTITIONER_NOT_FOUND",
+        )
+    if profile_id is None:
+        raise NotFound(
+            "no institution is registered under this code",
+            field=institution_field,
+            code="INSTITUTION_NOT_FOUND",
+        )
+    return token, str(profile_id), bool(registered)
 
 
 async def lock_institution(conn: AsyncConnection, code: str, field: str = "path.code") -> None:

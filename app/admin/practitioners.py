@@ -18,8 +18,7 @@ from app.admin.responses import status_rows
 from app.admin.unit_of_work import Audit, UnitOfWork
 from app.cache.layout import view_key
 from app.cache.shapes import ViewDoc
-from app.db.any_of import any_of
-from app.db.tables import agreements, institutions, practitioners, registrations
+from app.db.tables import agreements, practitioners, registrations
 from app.errors import InvalidField, NotFound
 from app.policy import ManualAction, load_profiles
 from app.policy.manual import banned_restore
@@ -58,9 +57,12 @@ async def put_practitioner(
 async def practitioner_action(
     uow: UnitOfWork, code: str, body: s.PractitionerActionIn, secret: str
 ) -> dict[str, Any]:
-    token = await require_practitioner(uow.conn, code, secret, "path.code")
-    if body.institution_code is not None:
-        await require_institution(uow.conn, body.institution_code, "body.institution_code")
+    if body.institution_code is None:
+        token = await uow.require_practitioner(code, secret, "path.code")
+    else:
+        token, _, _ = await uow.require_practitioner_at(
+            code, secret, "path.code", body.institution_code, "body.institution_code"
+        )
     if body.action == "restore":
         restore = ManualAction(token, body.institution_code, "restore", body.start, None, "")
         await refuse_banned_restore(uow.conn, token, restore, "body.start")
@@ -82,17 +84,13 @@ async def refuse_banned_restore(
     """舟山 §十四: a hand-made 注销 (5 years) or 解除 (1 year) is a ban; a restore that would reach
     it before the ban's end is refused here, before anything is written (the engine would
     ignore it anyway)."""
-    evs = await ledger.practitioner_events(conn, token)
+    inputs = await ledger.practitioners_inputs(conn, [token])
+    evs = inputs.events[token]
     actions = [e for e in evs if isinstance(e, ManualAction)]
-    sites = sorted({s_ for e in evs if (s_ := site_of(e)) is not None})
+    sites = {s_ for e in evs if (s_ := site_of(e)) is not None}
     profiles = load_profiles()
-    pids = {
-        pid
-        for (pid,) in await conn.execute(
-            select(institutions.c.profile_id).where(any_of(institutions.c.code, sites))
-        )
-    }
-    calendar = await ledger.read_calendar(conn)
+    pids = {pid for code, pid in inputs.profiles.items() if code in sites}
+    calendar = inputs.calendar
     for pid in sorted(pids):
         refused = banned_restore(profiles[pid], actions, restore, calendar)
         if refused is not None:

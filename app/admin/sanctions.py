@@ -12,7 +12,8 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import Text, column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import codes
@@ -20,36 +21,45 @@ from app.admin import catalogues
 from app.admin import schemas as s
 from app.admin.lookups import (
     display_code_of,
-    lock_practitioner,
-    require_institution,
-    require_practitioner,
 )
 from app.admin.unit_of_work import Audit, UnitOfWork
-from app.db.tables import agreements, events, outcomes, registrations
+from app.db.tables import events
 from app.errors import Conflict, InvalidField, NotFound
 
 Outcomes = dict[str, Any]  # stored outcome documents by subject (table ``outcomes``)
 
 
 async def _snapshot(conn: AsyncConnection, token: str) -> Outcomes:
-    """Stored outcomes of the practitioner and of every institution and department they touch."""
-    insts = [
-        r[0]
-        for r in await conn.execute(
-            select(registrations.c.institution_code)
-            .where(registrations.c.practitioner_token == token)
-            .union(
-                select(agreements.c.institution_code).where(
-                    agreements.c.practitioner_token == token
-                )
-            )
-        )
-    ]
-    conds: list[ColumnElement[bool]] = [outcomes.c.subject.like(f"p:{token}:%")]
-    for inst in insts:
-        conds += [outcomes.c.subject == f"i:{inst}", outcomes.c.subject.like(f"d:{inst}:%")]
-    rows = await conn.execute(select(outcomes.c.subject, outcomes.c.doc).where(or_(*conds)))
+    """Stored outcomes of the practitioner and of every institution and department they touch,
+    in one statement (a write's latency is its round trips, issue 14)."""
+    rows = await conn.execute(_SNAPSHOT, {"lo": f"p:{token}:", "hi": f"p:{token};", "t": token})
     return {subj: doc for subj, doc in rows}
+
+
+# Prefixes as ranges (``p:<token>:`` up to ``p:<token>;``, ';' follows ':') in the byte order of
+# the pattern index on outcomes.subject (migration 0003): LIKE wants a constant pattern to use
+# an index, and the departments' prefixes come from the rows joined here. The institutions are
+# unnested from an array so the planner counts on a few (it guesses ten): read from the tables,
+# it guessed hundreds, the departments' join millions of rows, and its cost crossed
+# jit_above_cost — compiling the plan took 8 ms of a 1 ms query.
+_SNAPSHOT = text(
+    """
+    WITH i AS (
+        SELECT code FROM unnest(ARRAY(
+            SELECT institution_code FROM registrations WHERE practitioner_token = :t
+             UNION
+            SELECT institution_code FROM agreements WHERE practitioner_token = :t
+        )) AS u(code)
+    )
+    SELECT o.subject, o.doc FROM outcomes o WHERE o.subject ~>=~ :lo AND o.subject ~<~ :hi
+    UNION ALL
+    SELECT o.subject, o.doc FROM i JOIN outcomes o ON o.subject = 'i:' || i.code
+    UNION ALL
+    SELECT o.subject, o.doc
+      FROM i JOIN outcomes o
+        ON o.subject ~>=~ ('d:' || i.code || ':') AND o.subject ~<~ ('d:' || i.code || ';')
+    """
+).columns(column("subject", Text), column("doc", JSONB))
 
 
 def _key(iv: dict[str, Any]) -> tuple[Any, ...]:
@@ -136,21 +146,14 @@ async def _record_judged(
 
 async def record_violation(uow: UnitOfWork, body: s.ViolationIn, secret: str) -> dict[str, Any]:
     conn = uow.conn
-    token = await require_practitioner(
-        conn, body.practitioner_code, secret, "body.practitioner_code"
+    token, profile_id, works_there = await uow.require_practitioner_at(
+        body.practitioner_code,
+        secret,
+        "body.practitioner_code",
+        body.institution_code,
+        "body.institution_code",
     )
-    profile_id = await require_institution(conn, body.institution_code, "body.institution_code")
-    works_there = (
-        await conn.execute(
-            select(registrations.c.id)
-            .where(
-                registrations.c.practitioner_token == token,
-                registrations.c.institution_code == body.institution_code,
-            )
-            .limit(1)
-        )
-    ).first()
-    if works_there is None:
+    if not works_there:
         raise InvalidField(
             "the practitioner has never been registered at this institution",
             field="body.institution_code",
@@ -158,7 +161,6 @@ async def record_violation(uow: UnitOfWork, body: s.ViolationIn, secret: str) ->
         )
     # The points are the catalogue's (or an officer's documented exception): docs/policy-readings.md
     priced = catalogues.priced(profile_id, body)
-    await lock_practitioner(conn, token)
     await catalogues.check_act(conn, token, body)
     vid = "V" + secrets.token_hex(6).upper()
     payload = {
@@ -213,7 +215,7 @@ async def _find_violation(conn: AsyncConnection, vid: str) -> tuple[str, str, di
 async def decide_appeal(uow: UnitOfWork, vid: str, body: s.AppealIn) -> dict[str, Any]:
     conn = uow.conn
     token, inst, violation = await _find_violation(conn, vid)
-    await lock_practitioner(conn, token)
+    await uow.lock_practitioner(token)
     prior = (
         await conn.execute(
             select(events.c.payload).where(
@@ -261,8 +263,7 @@ async def _record_own(
     uow: UnitOfWork, code: str, secret: str, kind: str, payload: dict[str, Any], day: date
 ) -> dict[str, Any]:
     """An exam or a bonus: an event of the practitioner's own, wherever they work."""
-    token = await require_practitioner(uow.conn, code, secret, "body.practitioner_code")
-    await lock_practitioner(uow.conn, token)
+    token = await uow.require_practitioner(code, secret, "body.practitioner_code")
     display = codes.display_code(code)
     event_id, before, after = await _record_judged(
         uow, token, kind, payload, occurred_on=day, audit=Audit(f"{kind}.record", display)

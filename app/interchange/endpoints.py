@@ -166,7 +166,9 @@ async def import_file(
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 200:
         raise InvalidField("must be 1-200 characters", field="header.Idempotency-Key")
-    rid = current_request_id()  # X-Request-ID as sent, when safe to repeat (app.observability.context)
+    rid = (
+        current_request_id()
+    )  # X-Request-ID as sent, when safe to repeat (app.observability.context)
     context = WriteContext(p.key_id, rid[:64] if rid else uuid.uuid4().hex)
     status, answer = await imports.run(rt.writes, req, parsed, context, secret, idempotency_key=key)
     # which file (its digest), by which key: never a cell

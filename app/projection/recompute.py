@@ -70,6 +70,10 @@ class Recompute:
     violation_sites: set[str] = field(default_factory=set)
     # Institutions whose staff changed category: their head counts by category are counted again
     recount: set[str] = field(default_factory=set)
+    # Practitioners whose rows this write already holds locked (UnitOfWork.require_practitioner)
+    held: set[str] = field(default_factory=set)
+    # Institutions' profile ids read so far
+    profile_of: dict[str, str] = field(default_factory=dict)
     written: list[Written] = field(default_factory=list)
     # (practitioners re-judged, of how many): a long import's progress bar
     progress: Callable[[int, int], None] | None = None
@@ -111,29 +115,32 @@ class Recompute:
 
     async def _practitioner_chunk(self, tokens: list[str]) -> set[str]:
         conn = self.conn
-        people = {
-            t: (display, category)
-            for t, display, category in await conn.execute(
-                select(
-                    practitioners.c.token, practitioners.c.display_code, practitioners.c.category
+        # Rows the write already holds (UnitOfWork.require_practitioner) are read with the
+        # rest of the inputs; any other is locked first, in token order, then read.
+        held = set(tokens) <= self.held
+        people: dict[str, tuple[str, str]] = {}
+        if not held:
+            people = {
+                t: (display, category)
+                for t, display, category in await conn.execute(
+                    select(
+                        practitioners.c.token,
+                        practitioners.c.display_code,
+                        practitioners.c.category,
+                    )
+                    .where(any_of(practitioners.c.token, tokens))
+                    .order_by(practitioners.c.token)
+                    .with_for_update()
                 )
-                .where(any_of(practitioners.c.token, tokens))
-                .order_by(practitioners.c.token)
-                .with_for_update()
-            )
-        }
-        ledgers = await ledger.practitioners_events(conn, list(people))
-        all_sites = sorted({s for evs in ledgers.values() for s in _sites(evs)})
-        profile_of: dict[str, str] = {
-            code: pid
-            for code, pid in await conn.execute(
-                select(institutions.c.code, institutions.c.profile_id).where(
-                    any_of(institutions.c.code, all_sites)
-                )
-            )
-        }
+            }
+        inputs = await ledger.practitioners_inputs(
+            conn, sorted(tokens) if held else list(people), people=held, stored=True
+        )
+        if held:
+            people = inputs.people
+        ledgers, profile_of, calendar = inputs.events, inputs.profiles, inputs.calendar
+        self.profile_of.update(profile_of)
         profiles = load_profiles()
-        calendar = await read_calendar(conn)
 
         results: dict[str, tuple[set[str], PractitionerOutcome]] = {}
         writes: list[tuple[str, str | None, Any]] = []
@@ -180,9 +187,7 @@ class Recompute:
                     )
                 )
         new = {subject: codec.to_json(out) for subject, (_, out) in results.items()}
-        await staff.keep(
-            conn,
-            people,
+        read = set(
             (
                 (code, token)
                 for token in people
@@ -198,8 +203,10 @@ class Recompute:
                 )
             ),
         )
-        before: dict[str, Any] = {}
-        changed = await self._store_outcomes(new, before)
+        if read != inputs.staff:  # else the table already says so: no statement
+            await staff.keep(conn, people, read)
+        before: dict[str, Any] = dict(inputs.outcomes)
+        changed = await self._store_outcomes(new, before, read=False)
         touched: set[str] = set()
         for subject in changed:
             profile = profiles[subject.rsplit(":", 1)[1]]
@@ -219,17 +226,19 @@ class Recompute:
         return touched
 
     async def _store_outcomes(
-        self, new: dict[str, Any], current: dict[str, Any] | None = None
+        self, new: dict[str, Any], current: dict[str, Any] | None = None, *, read: bool = True
     ) -> list[str]:
         """Upsert the outcomes that changed; return their subjects. ``current`` is filled with
-        the outcomes stored before."""
+        the outcomes stored before (``read`` false: it already holds them, read with the
+        practitioners' inputs)."""
         if not new:
             return []
         current = {} if current is None else current
-        for subj, doc in await self.conn.execute(
-            select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
-        ):
-            current[subj] = doc
+        if read:
+            for subj, doc in await self.conn.execute(
+                select(outcomes.c.subject, outcomes.c.doc).where(any_of(outcomes.c.subject, new))
+            ):
+                current[subj] = doc
         changed = [subj for subj, doc in new.items() if current.get(subj) != doc]
         if changed:
             stmt = insert(outcomes)
@@ -247,14 +256,20 @@ class Recompute:
         if not codes:
             return set()
         profiles = load_profiles()
-        return {
-            code
-            for code, pid in await self.conn.execute(
-                select(institutions.c.code, institutions.c.profile_id).where(
-                    any_of(institutions.c.code, codes)
+        missing = [c for c in codes if c not in self.profile_of]
+        if missing:
+            self.profile_of.update(
+                await self.conn.execute(
+                    select(institutions.c.code, institutions.c.profile_id).where(
+                        any_of(institutions.c.code, missing)
+                    )
                 )
             )
-            if profiles[pid].key_monitoring is not None or profiles[pid].department is not None
+        return {
+            code
+            for code in codes
+            if (pid := self.profile_of.get(code)) is not None
+            and (profiles[pid].key_monitoring is not None or profiles[pid].department is not None)
         }
 
     # -- institution --------------------------------------------------------------------

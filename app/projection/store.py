@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+from sqlalchemy import Text, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.cache.shapes import Entry, new_entry
 from app.db.any_of import any_of
-from app.db.tables import outbox, projections
+from app.db.tables import projections
 
 NOTIFY_CHANNEL = "claimgate_outbox"
 T = TypeVar("T")
@@ -49,35 +50,48 @@ async def write_docs(
     changed = [(k, inst, doc) for k, (inst, doc) in latest.items() if current.get(k) != doc]
     if not changed:
         return []
-    versions = [
-        v
-        for (v,) in await conn.execute(
-            text("SELECT nextval('projection_version_seq') FROM generate_series(1, :n)"),
-            {"n": len(changed)},
-        )
-    ]
-    rows = [
-        {"key": k, "institution_code": inst, "version": v, "doc": doc}
-        for (k, inst, doc), v in zip(changed, versions, strict=True)
-    ]
-    # The executemany form: one compiled statement, batched by the driver (a multi-row VALUES
-    # is compiled afresh for each chunk, one bind parameter per cell).
-    stmt = insert(projections)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[projections.c.key],
-            set_={
-                "version": stmt.excluded.version,
-                "doc": stmt.excluded.doc,
-                "institution_code": stmt.excluded.institution_code,
-                "updated_at": text("now()"),
-            },
-        ),
-        rows,
+    # One statement, one round trip: each changed document's new version, its upsert, its
+    # outbox row and the notification (issue 14: a write's latency is its round trips).
+    versions: dict[str, int] = dict(
+        (
+            await conn.execute(
+                _UPSERT,
+                {
+                    "keys": [k for k, _, _ in changed],
+                    "insts": [inst for _, inst, _ in changed],
+                    "docs": [orjson.dumps(doc).decode() for _, _, doc in changed],
+                },
+            )
+        ).all()
     )
-    await conn.execute(insert(outbox), [{"key": r["key"], "version": r["version"]} for r in rows])
-    await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return [(r["key"], r["version"], r["doc"]) for r in rows]
+    return [(k, int(versions[k]), doc) for k, _, doc in changed]
+
+
+# The versions drawn in the order given (WITH ORDINALITY), rows upserted and queued in it.
+# ``v`` is read three times and holds a volatile call: PostgreSQL evaluates it once.
+_UPSERT = text(
+    f"""
+    WITH v AS (
+        SELECT u.k, u.i, u.d, u.n, nextval('projection_version_seq') AS version
+          FROM unnest(CAST(:keys AS text[]), CAST(:insts AS text[]), CAST(:docs AS jsonb[]))
+               WITH ORDINALITY AS u(k, i, d, n)
+         ORDER BY u.n
+    ), p AS (
+        INSERT INTO projections (key, institution_code, version, doc)
+        SELECT k, i, version, d FROM v ORDER BY n
+        ON CONFLICT (key) DO UPDATE
+           SET version = excluded.version, doc = excluded.doc,
+               institution_code = excluded.institution_code, updated_at = now()
+    ), o AS (
+        INSERT INTO outbox (key, version) SELECT k, version FROM v ORDER BY n
+    )
+    SELECT k, version FROM v, pg_notify('{NOTIFY_CHANNEL}', '')
+    """
+).bindparams(
+    bindparam("keys", type_=ARRAY(Text)),
+    bindparam("insts", type_=ARRAY(Text)),
+    bindparam("docs", type_=ARRAY(Text)),
+)
 
 
 def _chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
