@@ -108,7 +108,8 @@ async def suspend(h: Harness, code: str = f.DOC) -> None:
 
 @dataclass
 class Load:
-    """Checks of one practitioner, back to back, until stopped: every answer with its time."""
+    """Checks of one practitioner, back to back, until stopped: every answer with the time
+    its check was asked."""
 
     h: Harness
     answers: list[tuple[float, str, str]] = field(default_factory=list)
@@ -117,6 +118,10 @@ class Load:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            # The time a check was asked, not answered: a check asked before the write's 201
+            # may be answered from before it, and its answer can reach this task after the
+            # writer's own task has taken the 201.
+            asked = loop.time()
             r = await self.h.client.post(
                 "/v1/checks",
                 json={
@@ -129,7 +134,7 @@ class Load:
             )
             if r.status_code == 200:
                 body = r.json()
-                self.answers.append((loop.time(), body["decision"], body["source"]))
+                self.answers.append((asked, body["decision"], body["source"]))
             else:
                 self.failures += 1  # 503: the gate said it cannot answer — never an allow
             await asyncio.sleep(0.005)
