@@ -44,7 +44,12 @@ class Projection(Base):
 def create_app() -> FastAPI:
     url = os.environ["CLAIMGATE_DATABASE_URL"]
     secret = os.environ.get("CLAIMGATE_PII_SECRET", "dev-only-not-secret")
-    engine = create_async_engine(url, pool_size=10, max_overflow=5)
+    # The same pool bounds claimgate is given (its defaults, 10 + 5), so the two compare alike.
+    engine = create_async_engine(
+        url,
+        pool_size=int(os.environ.get("CLAIMGATE_DB_POOL_SIZE", "10")),
+        max_overflow=int(os.environ.get("CLAIMGATE_DB_POOL_OVERFLOW", "5")),
+    )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -55,12 +55,13 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
         p = subprocess.run(
             argv,
             cwd=ROOT,
-            # Small pools: the harness runs a dozen servers at once, each with a checks' and a
-            # writer's pool, and the CI's PostgreSQL takes 100 connections in all.
+            # Small pools: the harness runs fifteen server processes at once, claimgate's each
+            # with a checks' and a writer's pool, and the CI's PostgreSQL takes 100 connections
+            # in all (with 10 + 5 each they met that limit).
             env={
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
-                "CLAIMGATE_DB_POOL_SIZE": "2",
+                "CLAIMGATE_DB_POOL_SIZE": "1",
                 "CLAIMGATE_DB_POOL_OVERFLOW": "2",
             },
             capture_output=True,
