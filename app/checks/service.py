@@ -365,22 +365,26 @@ class CheckService:
     async def check_one(self, line: Line) -> tuple[Verdict, str]:
         """:meth:`check` of one line; a remembered verdict is found without the lists a batch
         needs (most single checks are remembered)."""
+        tok = codes.practitioner_token(line.practitioner, self.pii_secret)
         if self.cache_trusted and self.l1.enabled and time.monotonic() >= self._redis_down_until:
-            tok = codes.practitioner_token(line.practitioner, self.pii_secret)
             memo = self.memo
             v = memo.get((line.institution, line.department, tok, line.day, line.emergency))
             if v is not None:
                 self.lines_checked += 1
                 memo.hits += 1
                 return v, "cache"
-        verdicts, source = await self.check((line,))
+        verdicts, source = await self._check((line,), [tok])
         return verdicts[0], source
 
     async def check(self, lines: Sequence[Line]) -> tuple[list[Verdict], str]:
         """Verdicts in order, and the source they came from ("cache" or "database")."""
         secret = self.pii_secret
+        return await self._check(
+            lines, [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
+        )
+
+    async def _check(self, lines: Sequence[Line], tokens: list[str]) -> tuple[list[Verdict], str]:
         self.lines_checked += len(lines)
-        tokens = [codes.practitioner_token(ln.practitioner, secret) for ln in lines]
         if self.cache_trusted and time.monotonic() >= self._redis_down_until:
             try:
                 verdicts = await self._from_cache(lines, tokens)

@@ -216,12 +216,12 @@ class CheckUseCase:
     ) -> tuple[Sequence[Line], bool]:
         """The lines within the limit, institutions resolved and authorised; and whether an
         alias was read from PostgreSQL (the answer's source is then ``database``)."""
-        self._within_limit(lines)
+        self._within_limit(lines)  # before any alias is read for them
         degraded = False
         # The distinct codes: a batch names a few institutions, however many lines it has.
         if not all(_SHAPES.get(c) or _national(c) for c in {ln.institution for ln in lines}):
             lines, degraded = await self._resolved(lines)
-        self.authorise(principal, lines)
+        self._may_check_each(principal, lines)
         return lines, degraded
 
     async def _resolved(self, lines: Sequence[Line]) -> tuple[list[Line], bool]:
@@ -248,6 +248,9 @@ class CheckUseCase:
         """Refuse the whole request unless the key may check every line, within the limit.
         ``lines`` carry resolved institution codes."""
         self._within_limit(lines)
+        self._may_check_each(principal, lines)
+
+    def _may_check_each(self, principal: Principal, lines: Sequence[Line]) -> None:
         for i, ln in enumerate(lines):
             if not principal.may_check(ln.institution):
                 raise Forbidden(
