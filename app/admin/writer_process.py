@@ -175,6 +175,9 @@ def main(argv: list[str]) -> int:
         )
     except KeyboardInterrupt:
         return 130
+    finally:
+        if os.getppid() != parent:  # the parent died (SIGKILL): nobody else removes the folder
+            shutil.rmtree(Path(socket).parent, ignore_errors=True)
     return 0
 
 
