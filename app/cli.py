@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics.prepare_multiprocess_dir(Path(os.environ[metrics.MULTIPROC_ENV]))
     writer_process = None
     if writer:
-        from app.admin.writer_process import WriterProcess
+        from app.api.writer_process import WriterProcess
 
         writer_process = WriterProcess(
             dict(os.environ), stop_wait_s=settings.shutdown_timeout_s * 2 + 5

@@ -44,8 +44,8 @@ def _serve(t: Target, mode: str, logdir: Path) -> servers.Server:
 def _socket_of(srv: servers.Server) -> str:
     for p in psutil.Process(srv.proc.pid).children():
         cmd = p.cmdline()
-        if "app.admin.writer_process" in cmd:
-            return str(cmd[cmd.index("app.admin.writer_process") + 1])
+        if "app.api.writer_process" in cmd:
+            return str(cmd[cmd.index("app.api.writer_process") + 1])
     raise RuntimeError("no writer process")
 
 

@@ -46,11 +46,11 @@ STOP_WAIT_S = 2 * 5 + lifecycle.STOP_BOUND_S + 15
 
 
 def _writer_of(proc: subprocess.Popen[bytes]) -> psutil.Process:
-    """`serve`'s writer process (app.admin.writer_process): its one child running it."""
+    """`serve`'s writer process (app.api.writer_process): its one child running it."""
     (writer,) = [
         p
         for p in psutil.Process(proc.pid).children()
-        if "app.admin.writer_process" in " ".join(p.cmdline())
+        if "app.api.writer_process" in " ".join(p.cmdline())
     ]
     return writer
 

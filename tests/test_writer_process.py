@@ -1,4 +1,4 @@
-"""`claimgate serve`'s writer process (app.admin.writer_process, app.api.forward).
+"""`claimgate serve`'s writer process (app.api.writer_process, app.api.forward).
 
 Real `claimgate serve` processes on loopback, on the test's PostgreSQL and Redis: admin writes
 sent to the check port are applied by the one writer process (the audit row carries the request
@@ -42,7 +42,7 @@ def _writers(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return [
         p
         for p in psutil.Process(proc.pid).children()
-        if "app.admin.writer_process" in " ".join(p.cmdline())
+        if "app.api.writer_process" in " ".join(p.cmdline())
     ]
 
 

@@ -2,7 +2,7 @@
 Unix socket as raw HTTP.
 
 With ``CLAIMGATE_WRITER=process`` (``claimgate serve``'s default) admin writes, the imports and
-the heavy admin reads run in one writer process (app.admin.writer_process), which serves the
+the heavy admin reads run in one writer process (app.api.writer_process), which serves the
 same app on a private Unix socket; a check worker handles none of them. Everything under
 ``/v1/admin`` is forwarded — the writes, the interchange imports and exports, the roster and
 decision-log reads (a page of them costs milliseconds of Python a check would wait behind):

@@ -94,7 +94,7 @@ class WriterProcess:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket)  # a killed writer's socket file
         return subprocess.Popen(
-            [sys.executable, "-m", "app.admin.writer_process", self.socket, str(os.getpid())],
+            [sys.executable, "-m", "app.api.writer_process", self.socket, str(os.getpid())],
             env=self._env,
             process_group=0,  # a terminal's Ctrl-C reaches the parent, which stops us in order
         )
