@@ -274,7 +274,9 @@ class Runtime:
         self.spawn(self._refresh_keys(), "key-refresh")
         self.spawn(self.attempts.run(self.stop), "attempt-recorder")
         self.spawn(self.national.findings.run(self.stop), "national-finding-recorder")
-        if self.settings.max_staleness_s > 0:
+        if self.settings.max_staleness_s > 0 and not self.settings.writer_child:
+            # Ten looks a second bound what checks answer from; the writer process answers
+            # none (its first look above covers a check sent to its socket by hand).
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
             if isinstance(self.writes, WritesOnThread):
