@@ -21,9 +21,17 @@ FREE_S = 0.05
 SLICE_S = 0.01
 
 
+def alone() -> None:
+    """In a process that answers no checks (``claimgate serve``'s writer process): no pauses,
+    only a yield to the loop between slices (a long import must not hold up the writes and the
+    sync worker beside it); the kernel shares the CPU with the check workers."""
+    global SHARE
+    SHARE = 1.0
+
+
 class Pacer:
-    def __init__(self, share: float = SHARE, free_s: float = FREE_S) -> None:
-        self.share = share
+    def __init__(self, share: float | None = None, free_s: float = FREE_S) -> None:
+        self.share = SHARE if share is None else share
         self.free_s = free_s
         self._start = time.thread_time()
         self._mark = self._start
