@@ -3,10 +3,11 @@
 On a writer thread (app.admin.writer_thread) a write no longer stalled the checks' event loop,
 but it still shared their interpreter: under 20 writes a second the checks lost the writer's
 share of the GIL, and each write waited for the GIL again at each of its round trips to
-PostgreSQL (docs/performance.md, "The agency at work"). Here ``claimgate serve`` starts one
-child process that serves the same app on a Unix socket in a private folder (0700), with
-writes on its own loop (``CLAIMGATE_WRITER_CHILD``) and the sync worker beside them; the check
-workers forward the write side's requests to it (app.api.forward).
+PostgreSQL (docs/performance.md, "Third round: the kept head counts measured, the staff share
+made linear"). Here ``claimgate serve`` starts one child process that serves the same app on a
+Unix socket in a private folder (0700), with writes on its own loop (``CLAIMGATE_WRITER_CHILD``)
+and the sync worker beside them; the check workers forward the write side's requests to it
+(app.api.forward).
 
 - **One per server**: started by ``claimgate serve`` before uvicorn, so ``--workers 2`` share it.
 - **Dies with its parent**: the child arms ``PR_SET_PDEATHSIG`` (SIGTERM) first thing, and exits
