@@ -118,7 +118,17 @@ async def test_two_workers_share_one_writer_that_applies_writes_sent_to_the_chec
             assert bad.status_code == 422
             assert bad.headers["content-type"].startswith("application/problem+json")
             assert "action" in bad.text
-            # Reads of the admin side go there too.
+            # Reads of the admin side go there too, the query string with them.
+            roster = await c.get(
+                "/v1/admin/practitioners",
+                params={"institution_code": f.INST, "limit": 1},
+                headers=auth,
+            )
+            assert roster.status_code == 200, roster.text
+            assert len(roster.json()["items"]) == 1
+            too_many = await c.get("/v1/admin/practitioners?limit=5000", headers=auth)
+            assert too_many.status_code == 422
+            assert "limit" in too_many.text
             got = await c.get(f"/v1/admin/practitioners/{f.DOC}", headers=auth)
             assert got.status_code == 200
             assert got.json()["code"] == f.DOC
