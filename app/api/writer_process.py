@@ -159,13 +159,11 @@ def main(argv: list[str]) -> int:
     from app import lifecycle
     from app.api.server import uvicorn_options
     from app.observability.logs import configure as configure_logging
-    from app.projection import pacing
     from app.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     lifecycle.exit_on_sigterm()
-    pacing.alone()  # no checks here to pause for
     if settings.writer_nice:
         os.nice(settings.writer_nice)
     try:

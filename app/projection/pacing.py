@@ -50,14 +50,6 @@ def _rival_cpu() -> float | None:
         return None
 
 
-def alone() -> None:
-    """In a process that answers no checks (``claimgate serve``'s writer process): no pauses,
-    only a yield to the loop between slices (a long import must not hold up the writes and the
-    sync worker beside it); the kernel shares the CPU with the check workers."""
-    global SHARE
-    SHARE = 1.0
-
-
 class Pacer:
     def __init__(self, share: float | None = None, free_s: float = FREE_S) -> None:
         self.share = SHARE if share is None else share
