@@ -51,8 +51,8 @@ def _rival_cpu() -> float | None:
 
 
 class Pacer:
-    def __init__(self, share: float | None = None, free_s: float = FREE_S) -> None:
-        self.share = SHARE if share is None else share
+    def __init__(self, share: float = SHARE, free_s: float = FREE_S) -> None:
+        self.share = share
         self.free_s = free_s
         self._start = time.thread_time()
         self._mark = self._start
