@@ -174,6 +174,7 @@ async def test_checks_answer_without_the_writer_which_comes_back_and_a_retry_app
         "--no-sync",
         writer_timeout_s="3",  # a writer that stops answering is given up on after this
         db_timeout_s="1",
+        metrics_fold_interval_s="0.2",
     )
     auth = {**h.auth("agency"), "Idempotency-Key": "retry-me-1"}
     conn = await asyncpg.connect(_plain(servers.database_url))
@@ -239,6 +240,13 @@ async def test_checks_answer_without_the_writer_which_comes_back_and_a_retry_app
                 return bool(r.json()["decision"] == "deny")
 
             await _until("the check sees the retried write", denied)
+
+            # One worker: its /metrics has the (restarted) writer's series too.
+            async def counted() -> bool:
+                text = (await c.get("/metrics")).text
+                return 'route="/v1/admin/practitioners/{code}/actions",status="201"' in text
+
+            await _until("the writer's answers in /metrics", counted)
     finally:
         await conn.close()
         _stop(proc)
