@@ -32,12 +32,12 @@ from loadtests.seed import Target, prepare
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _serve(t: Target, mode: str, logdir: Path) -> servers.Server:
+def _serve(t: Target, mode: str, logdir: Path, sync: bool = False) -> servers.Server:
     port = servers.free_port()
-    argv = [servers.PY, "-m", "app.cli", "serve", "--no-sync", "--host", servers.HOST]
+    argv = [servers.PY, "-m", "app.cli", "serve", "--host", servers.HOST, "--port", str(port)]
     env = t.env() | {"CLAIMGATE_WRITER": mode}
-    srv = servers.start(f"hops-{mode}", [*argv, "--port", str(port)], env, port, logdir)
-    servers.wait_ready(srv, "/healthz")
+    srv = servers.start(f"hops-{mode}", argv if sync else [*argv, "--no-sync"], env, port, logdir)
+    servers.wait_ready(srv, "/readyz" if sync else "/healthz", 300)
     return srv
 
 
@@ -59,7 +59,8 @@ async def _time(clients: dict[str, httpx.AsyncClient], w: agency.AgencyWrites, n
     n0 = w.rng.randrange(10**6)
     for k in range(n):
         for way, client in clients.items():
-            path, body = w._next(n0 + k * len(clients) + list(clients).index(way))
+            # An odd stride: each way gets actions and violations in turn, whatever their number
+            path, body = w._next(n0 + k * (len(clients) | 1) + list(clients).index(way))
             t0 = time.perf_counter()
             r = await client.post(path, json=body, headers={"Idempotency-Key": os.urandom(8).hex()})
             times[way].append((time.perf_counter() - t0) * 1000)
@@ -74,6 +75,12 @@ def main() -> None:
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="redis://host:port/db")
     p.add_argument("--n", type=int, default=40)
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="also a process-mode server with its sync worker (it first builds the mirror in "
+        "the Redis given): what the sync worker beside the writes costs each",
+    )
     a = p.parse_args()
     base, db = a.redis.rsplit("/", 1)
     t = Target(a.scale, a.pg, base, redis_db=int(db))
@@ -85,6 +92,7 @@ def main() -> None:
     auth = {"Authorization": f"Bearer {keys['agency']}"}
     process = _serve(t, "process", logdir)
     thread = _serve(t, "thread", logdir)
+    synced = _serve(t, "process", logdir, sync=True) if a.sync else None
     try:
         sock = _socket_of(process)
 
@@ -113,6 +121,8 @@ def main() -> None:
     finally:
         process.stop()
         thread.stop()
+        if synced is not None:
+            synced.stop()
     print(f"institution {data.institutions[mid]}, {a.n} writes each way (actions and violations)")
     for way, s in out.items():
         print(f"{way}: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms")
