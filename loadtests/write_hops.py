@@ -106,16 +106,18 @@ def main() -> None:
                     timeout=60,
                 ) as direct,
                 httpx.AsyncClient(base_url=thread.url, headers=auth, timeout=60) as on_thread,
+                httpx.AsyncClient(
+                    base_url=(synced or thread).url, headers=auth, timeout=60
+                ) as with_sync,
             ):
-                return await _time(
-                    {
-                        "process_via_check_port": via_port,
-                        "writer_socket_direct": direct,
-                        "thread_server": on_thread,
-                    },
-                    w,
-                    a.n,
-                )
+                ways = {
+                    "process_via_check_port": via_port,
+                    "writer_socket_direct": direct,
+                    "thread_server": on_thread,
+                }
+                if synced is not None:
+                    ways["process_via_check_port_sync_worker_on"] = with_sync
+                return await _time(ways, w, a.n)
 
         out = asyncio.run(run())
     finally:
