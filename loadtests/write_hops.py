@@ -1,7 +1,7 @@
 """Where one agency write's time goes over HTTP: through the check port (the forward to the
 writer process), straight to the writer's Unix socket, and on a writer-thread server.
 
-    PYTHONPATH=. python -m loadtests.write_hops --scale 100000 --redis redis://127.0.0.1:6379/14
+    PYTHONPATH=. python -m loadtests.write_hops --scale 100000 --redis redis://127.0.0.1:6379/N
 
 On a seeded bench database (``python -m loadtests`` seeds it), one after the other on idle
 servers, ``--n`` writes of each way about the staff of the institution nearest 500 staff (the
@@ -73,7 +73,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--scale", type=int, default=100_000)
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
-    p.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="redis://host:port/db")
+    p.add_argument(
+        "--redis",
+        required=True,
+        help="redis://host:port/db — a database nothing else uses meanwhile (the servers write "
+        "the documents they change there; with --sync, the whole mirror)",
+    )
     p.add_argument("--n", type=int, default=40)
     p.add_argument(
         "--sync",
