@@ -5,9 +5,12 @@ for pauses nobody uses)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,40 @@ def test_a_busy_checks_thread_gets_the_pauses(
     paused = asyncio.run(_long_recompute())
     # About as long as the recompute computed (SHARE = 0.5): the checks' half of the time.
     assert paused > pacing.SLICE_S * 10
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_check_worker_processes_get_the_pauses_while_they_work(tmp_path: Path, busy: bool) -> None:
+    """Beside a writer process: the check workers are other processes, named in a folder."""
+    work = "while True: pass" if busy else "import time; time.sleep(60)"
+    # Started, then measured: an interpreter's start-up is CPU of its own.
+    worker = subprocess.Popen(
+        [sys.executable, "-c", f"print('up', flush=True)\n{work}"], stdout=subprocess.PIPE
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == b"up\n"
+        folder = tmp_path / "checks"
+        folder.mkdir()
+        (folder / str(worker.pid)).touch()
+        pacing.yield_to_processes(folder)
+        paused = asyncio.run(_long_recompute())
+    finally:
+        pacing.yield_to(None)
+        worker.kill()
+        worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
+    if busy:
+        assert paused > pacing.SLICE_S * 10
+    else:
+        assert paused == 0.0
+
+
+def test_a_check_worker_names_itself_and_is_gone_when_it_stops(tmp_path: Path) -> None:
+    import os
+
+    undo = pacing.register_checker(tmp_path / "checks")
+    assert os.listdir(tmp_path / "checks") == [str(os.getpid())]
+    undo()
+    assert os.listdir(tmp_path / "checks") == []

@@ -88,7 +88,25 @@ async def test_two_workers_share_one_writer_that_applies_writes_sent_to_the_chec
     proc, port, log = _serve(servers, tmp_path, "--workers", "2", metrics_fold_interval_s="0.2")
     try:
         await asyncio.to_thread(wait_ready, port, proc, log)
-        assert len(_writers(proc)) == 1  # one per server, not one per worker
+        writers = _writers(proc)
+        assert len(writers) == 1  # one per server, not one per worker
+
+        # Both check workers name themselves to the writer, whose long recomputes pause while
+        # they work (app.projection.pacing); the writer and the parent are not among them.
+        checkers = Path(writers[0].cmdline()[3]).parent / "checks"
+        workers = {
+            p.pid
+            for p in psutil.Process(proc.pid).children()
+            if "spawn_main" in " ".join(p.cmdline())  # uvicorn's workers, not its resource tracker
+        }
+
+        async def named() -> bool:
+            return checkers.is_dir() and {int(n) for n in os.listdir(checkers)} == workers
+
+        await _until(
+            f"both check workers named in the writer's folder ({workers}: {checkers})", named
+        )
+        assert len(workers) == 2
         auth = h.auth("agency")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             r = await c.post(ACTIONS, json=ACTION, headers={**auth, "X-Request-ID": "hop-1"})

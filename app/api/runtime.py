@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.admin.writer_thread import WritesOnThread
 from app.admin.writes import Writes
 from app.api.forward import WriterLink
+from app.api.writer_process import checkers_folder
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
 from app.cache.topology import make_client, parse_redis_url
@@ -31,6 +32,7 @@ from app.interfaces.national.findings import FindingRecorder
 from app.interfaces.national.medtypes import emergency_codes
 from app.interfaces.national.service import NationalService
 from app.observability.metrics import Exporter, HttpTally, LineTally, process_stopped
+from app.projection import pacing
 from app.settings import Settings
 from app.sync.mirror import Mirror
 from app.sync.stamp import read_held, stamp_of
@@ -88,6 +90,7 @@ class Runtime:
     http_tally: HttpTally | None = None
     exporter: Exporter | None = None
     writer_link: WriterLink | None = None  # a check worker of `serve`: the writer process
+    unregister: Callable[[], None] | None = None  # this worker's name among the writer's checkers
     started: bool = False  # /startupz: sticky once the first start-up checks passed
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -263,6 +266,9 @@ class Runtime:
             await self.probe_mirror()
 
     async def start(self) -> None:
+        if self.writer_link is not None and self.settings.writer_socket:
+            # The writer's long recomputes pause while this process answers checks.
+            self.unregister = pacing.register_checker(checkers_folder(self.settings.writer_socket))
         await self.reload_keys()
         if self.settings.max_staleness_s > 0:
             # The first look before the first request: a process started beside a Redis that
@@ -331,5 +337,7 @@ class Runtime:
         await self.writes.close()
         if self.writer_link is not None:
             await self.writer_link.close()
+        if self.unregister is not None:
+            self.unregister()
         await self.redis.aclose()
         await self.engine.dispose()

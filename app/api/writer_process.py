@@ -47,6 +47,12 @@ _RESTART_PAUSE_S = (0.2, 10.0)  # first pause, longest pause
 _STABLE_S = 30.0  # alive this long: the next death is not "dying at once"
 
 
+def checkers_folder(socket: str) -> Path:
+    """Where the check workers beside the writer at ``socket`` name themselves, so that its
+    long recomputes pause while they answer checks (app.projection.pacing)."""
+    return Path(socket).parent / "checks"
+
+
 class WriterProcess:
     """The parent's handle on its writer: start, watch and restart, stop."""
 
@@ -159,6 +165,7 @@ def main(argv: list[str]) -> int:
     from app import lifecycle
     from app.api.server import uvicorn_options
     from app.observability.logs import configure as configure_logging
+    from app.projection import pacing
     from app.settings import get_settings
 
     settings = get_settings()
@@ -166,6 +173,7 @@ def main(argv: list[str]) -> int:
     lifecycle.exit_on_sigterm()
     if settings.writer_nice:
         os.nice(settings.writer_nice)
+    pacing.yield_to_processes(checkers_folder(socket))
     try:
         uvicorn.run(
             "app.api.main:create_app",
