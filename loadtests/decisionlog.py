@@ -5,7 +5,8 @@ the way it wrote before (a tuple per row built in Python, encoded value by value
 
 Both write the same buffered entries (the harness's check lines, answered as the memo would:
 a few hundred distinct verdicts) into the seeded bench database in slices of 512, inside a
-transaction that is rolled back, alternating ``--rounds`` times. Reported per row: the
+transaction that is rolled back, alternating ``--rounds`` times; and the new way again
+COPYed into the day's partition itself rather than the partitioned table (``partition``). Reported per row: the
 process's CPU (what the checks sharing the loop lose) and the wall time, medians of the rounds,
 and new ÷ old. PostgreSQL's own CPU is not in either (it runs elsewhere, or, on this machine,
 on the same two cores).
@@ -26,6 +27,8 @@ import asyncpg
 from app.checks.lines import Line
 from app.checks.verdicts import Verdict, now_iso, verdict_of
 from app.codes import practitioner_token
+from app.db.tables import DECISION_PARTITIONS
+from app.decisions.partitions import partition_name, shanghai_today
 from app.decisions.rows import COLUMNS, RowEncoder
 from loadtests.dataset import Dataset
 
@@ -139,15 +142,30 @@ async def _new(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], new: Any) 
         await conn.copy_to_table("decision_log", source=data, columns=COLUMNS, format="binary")
 
 
+async def _part(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], new: Any) -> None:
+    """As ``_new``, into the day's partition itself (every row here is of one day)."""
+    encode = new.encode
+    day = partition_name(shanghai_today())
+    for i in range(0, len(rows), _SLICE):
+        data = memoryview(encode(rows[i : i + _SLICE]))
+        await conn.copy_to_table(
+            day, schema_name=DECISION_PARTITIONS, source=data, columns=COLUMNS, format="binary"
+        )
+
+
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     rows = entries(a.scale, a.rows)
     conn = await asyncpg.connect(f"{a.pg}/claimgate_bench_{a.scale}")
-    times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    times: dict[str, list[tuple[float, float]]] = {"old": [], "new": [], "partition": []}
     # each kept across rounds, as the log keeps its own: what repeats is worked out once
-    writers = {"old": (_old, OldRows("loadtests")), "new": (_new, RowEncoder("loadtests"))}
+    writers = {
+        "old": (_old, OldRows("loadtests")),
+        "new": (_new, RowEncoder("loadtests")),
+        "partition": (_part, RowEncoder("loadtests")),
+    }
     try:
         for rnd in range(a.rounds + 1):
-            for name in ("old", "new")[:: 1 if rnd % 2 else -1]:
+            for name in ("old", "new", "partition")[:: 1 if rnd % 2 else -1]:
                 write, state = writers[name]
                 tr = conn.transaction()
                 await tr.start()
@@ -166,12 +184,11 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "cpu_us": statistics.median(t[0] for t in ts),
             "wall_us": statistics.median(t[1] for t in ts),
         }
-    out["cpu new ÷ old"] = statistics.median(
-        n[0] / o[0] for n, o in zip(times["new"], times["old"], strict=True)
-    )
-    out["wall new ÷ old"] = statistics.median(
-        n[1] / o[1] for n, o in zip(times["new"], times["old"], strict=True)
-    )
+    for name in ("new", "partition"):
+        for i, what in enumerate(("cpu", "wall")):
+            out[f"{what} {name} ÷ old"] = statistics.median(
+                n[i] / o[i] for n, o in zip(times[name], times["old"], strict=True)
+            )
     return out
 
 
@@ -207,10 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     out = asyncio.run(run(a))
     print(f"{a.rows} rows in slices of {_SLICE}, {a.rounds} rounds alternated (medians)")
     print(f"  encoding alone, in process: {encoding_alone(a):.3f} new ÷ old")
-    for name in ("old", "new"):
+    for name in ("old", "new", "partition"):
         r = out[name]
         print(f"  {name}: {r['cpu_us']:.2f} µs CPU, {r['wall_us']:.2f} µs wall per row")
-    print(f"  new ÷ old: CPU {out['cpu new ÷ old']:.3f}, wall {out['wall new ÷ old']:.3f}")
+    for name in ("new", "partition"):
+        cpu, wall = out[f"cpu {name} ÷ old"], out[f"wall {name} ÷ old"]
+        print(f"  {name} ÷ old: CPU {cpu:.3f}, wall {wall:.3f}")
     return 0
 
 
