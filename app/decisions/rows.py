@@ -106,46 +106,29 @@ class RowEncoder:
     def encode(self, entries: Iterable[tuple[Any, ...]]) -> bytes:
         """``entries``: (key_id, Line, Verdict, decision id, source, checked_at), as buffered."""
         out = [HEADER]
-        add = out.append
+        add = out.extend  # every row's pieces, joined once at the end
         requests, verdicts, texts = self._requests, self._verdicts, self._texts
         tokens, days = self._tokens, self._days
         for key_id, ln, v, did, source, checked_at in entries:
-            req = requests.get((checked_at, key_id, source))
-            if req is None:
-                req = self._request(checked_at, key_id, source)
-            ver = verdicts.get(v.core)
-            if ver is None:
-                ver = self._verdict(v)
-            inst = texts.get(ln.institution)
-            if inst is None:
-                inst = self._text(ln.institution)
-            dept = texts.get(ln.department)
-            if dept is None:
-                dept = self._text(ln.department)
-            token = tokens.get(ln.practitioner)
-            if token is None:
-                token = self._token(ln.practitioner)
-            day = days.get(ln.day)
-            if day is None:
-                day = self._day(ln.day)
             claim = ln.claim_id
             add(
-                b"%b%b%b%b%b%b%b%b%b%b%b"
-                % (
+                (
                     _ROW,
-                    req,
-                    ver,
+                    # a remembered encoding is never empty: ``or`` works it out when missing
+                    requests.get((checked_at, key_id, source))
+                    or self._request(checked_at, key_id, source),
+                    verdicts.get(v.core) or self._verdict(v),
                     _ID if len(did) == 32 else _len(len(did)),
                     did,
-                    inst,
-                    dept,
-                    token,
-                    day,
+                    texts.get(ln.institution) or self._text(ln.institution),
+                    texts.get(ln.department) or self._text(ln.department),
+                    tokens.get(ln.practitioner) or self._token(ln.practitioner),
+                    days.get(ln.day) or self._day(ln.day),
                     _TRUE if ln.emergency else _FALSE,
                     _NULL if claim is None else text(claim),
                 )
             )
-        add(TRAILER)
+        out.append(TRAILER)
         return b"".join(out)
 
     def _request(self, checked_at: str, key_id: int | None, source: str) -> bytes:
