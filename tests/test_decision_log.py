@@ -167,8 +167,8 @@ async def test_a_row_is_stored_as_answered_whatever_its_values(h: Harness) -> No
     deny = verdict_of(
         False,
         [
-            {"code": "PRACTITIONER_UNKNOWN", "message": "x"},
-            {"code": "INSTITUTION_UNKNOWN", "message": "y"},
+            {"code": "PRACTITIONER_UNKNOWN", "message": "x", "blocking": True},
+            {"code": "INSTITUTION_UNKNOWN", "message": "y", "blocking": True},
         ],
         {"institution": None, "practitioner": None},
     )
