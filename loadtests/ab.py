@@ -10,6 +10,12 @@ every round runs all of them in an order rotated by one, after a discarded warm-
 each scenario's median, and the median of the per-round ratios B ÷ A, full ÷ raw,
 full/cold/cache ÷ bare, and cold's p99 ÷ bare's. Written to
 ``loadtests/results/<time>-ab.json``.
+
+``--bulk N`` adds the bulk import of issue 17 to every round, on A and on B in turn: a
+``POST /v1/admin/bulk`` of N new practitioners timed alone, then 16 connections of checks
+(``full16``) without an import and again while another import of N runs. Reported: the
+import's seconds alone and under checks B ÷ A, and each build's check p99 during the import
+÷ without. ``--no-checks`` runs only that.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import orjson
 
 from loadtests import __main__ as harness
-from loadtests import loadgen, servers
+from loadtests import agency, loadgen, servers
 from loadtests.dataset import Dataset
 from loadtests.seed import Target, prepare, seed
 
@@ -78,6 +84,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="scenarios to run, comma separated (raw,bare,full,cold,cache,batch100; all)",
     )
     p.add_argument("--out", default="", help="the result file (default results/<time>-ab.json)")
+    p.add_argument(
+        "--bulk", type=int, default=0, help="also time a bulk import of N practitioners each round"
+    )
+    p.add_argument("--no-checks", action="store_true", help="skip the check scenarios")
     return p.parse_args(argv)
 
 
@@ -135,6 +145,49 @@ def ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     return out
 
 
+BULK_RATIOS = [
+    ("import alone B ÷ A", "bulk/B import_alone_s", "bulk/A import_alone_s"),
+    ("import under checks B ÷ A", "bulk/B import_s", "bulk/A import_s"),
+    ("check p99 during import ÷ without, A", "bulk/A p99_ms", "full16/A p99_ms"),
+    ("check p99 during import ÷ without, B", "bulk/B p99_ms", "full16/B p99_ms"),
+]
+
+
+def bulk_round(
+    wrk: str | None,
+    srv: servers.Server,
+    side: str,
+    n: int,
+    keys: dict[str, str],
+    bodies: dict[str, Path],
+    data: Dataset,
+) -> dict[str, float]:
+    """One build's bulk figures for one round: the import alone; checks without it; checks
+    while another import runs (the load lasting about as long as the import)."""
+    url, key = srv.url, keys["agency"]
+    alone = agency.bulk_import(url, key, agency.bulk_body(data, n))
+    duration = max(2.0, round(alone["seconds"]))
+    without = harness.measure(wrk, srv, "full16", bodies, keys["gateway"], duration, None)
+    with agency.BulkDuring(url, key, agency.bulk_body(data, n)) as b:
+        during = harness.measure(wrk, srv, "full16", bodies, keys["gateway"], duration, None)
+    b.thread.join(timeout=600)
+    if alone["status"] != 200 or b.result.get("status") != 200:
+        raise RuntimeError(f"bulk import on {side} failed: {alone} {b.result}")
+    row = {
+        f"bulk/{side} import_alone_s": alone["seconds"],
+        f"bulk/{side} import_s": b.result["seconds"],
+        f"full16/{side} p99_ms": without["p99_ms"],
+        f"bulk/{side} p99_ms": during["p99_ms"],
+    }
+    print(
+        f"  {side}: import alone {alone['seconds']:.2f} s, under checks "
+        f"{b.result['seconds']:.2f} s; check p99 {during['p99_ms']:.1f} ms during ÷ "
+        f"{without['p99_ms']:.1f} ms without",
+        flush=True,
+    )
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
     started = dt.datetime.now(dt.UTC)
@@ -149,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cg-ab-") as tmpname:
         tmp = Path(tmpname)
         base = export(a.base, tmp)
+        # Without the check scenarios only the two full servers run: every other server's
+        # sync worker would share the imports' outbox and the machine's two cores.
+        if a.no_checks:
+            plan = []
         kinds = {
             "raw": ("raw", servers.ROOT),
             "bare": ("bare", servers.ROOT),
@@ -157,22 +214,35 @@ def main(argv: list[str] | None = None) -> int:
             "cache/A": ("cache", base),
             "cache/B": ("cache", servers.ROOT),
         }
-        srvs = {name: start(*kinds[name], t, logdir) for name in dict.fromkeys(n for n, _ in plan)}
+        wanted = dict.fromkeys(n for n, _ in plan) | {"full/A": None, "full/B": None}
+        srvs = {name: start(*kinds[name], t, logdir) for name in wanted}
         try:
             for name, s in srvs.items():
                 servers.wait_ready(s, "/healthz" if name in ("bare", "raw") else "/readyz")
             bodies = harness.write_bodies(Dataset(a.scale), tmp, False)
             auth = keys["gateway"]
-            for name, sc in plan:
+            warm = plan or [("full/A", "full16"), ("full/B", "full16")]
+            for name, sc in warm:
                 harness.sanity(srvs[name], bodies, auth, sc)
-            for name, sc in plan:  # warm-up, discarded
+            for name, sc in warm:  # warm-up, discarded
                 harness.measure(wrk, srvs[name], sc, bodies, auth, max(5.0, a.duration), None)
             runs: dict[str, list[dict[str, Any]]] = {f"{n} {sc}": [] for n, sc in plan}
+            bulk: list[dict[str, float]] = []
+            data = Dataset(a.scale)
             for rnd in range(a.rounds):
-                for name, sc in plan[rnd % len(plan) :] + plan[: rnd % len(plan)]:
+                turn = rnd % max(len(plan), 1)
+                for name, sc in plan[turn:] + plan[:turn]:
                     m = harness.measure(wrk, srvs[name], sc, bodies, auth, a.duration, None)
                     runs[f"{name} {sc}"].append(m)
                     print(f"round {rnd + 1} {name:8} {sc:9} {m['req_s']:8.0f} req/s", flush=True)
+                if a.bulk:
+                    print(f"round {rnd + 1} bulk import of {a.bulk}", flush=True)
+                    row: dict[str, float] = {}
+                    for side in ("A", "B") if rnd % 2 == 0 else ("B", "A"):
+                        row |= bulk_round(
+                            wrk, srvs[f"full/{side}"], side, a.bulk, keys, bodies, data
+                        )
+                    bulk.append(row)
         finally:
             for s in srvs.values():
                 s.stop()
@@ -184,11 +254,17 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": a.duration,
         "median_req_s": {k: statistics.median(r["req_s"] for r in v) for k, v in runs.items()},
         "median_p99_ms": {k: statistics.median(r["p99_ms"] for r in v) for k, v in runs.items()},
-        "ratios": ratios(runs),
+        "ratios": ratios(runs) if runs else {},
         "runs": runs,
     }
+    if bulk:
+        out["bulk"] = bulk
+        out["bulk_medians"] = {k: statistics.median(r[k] for r in bulk) for k in bulk[0]}
+        out["ratios"] |= {
+            name: statistics.median(r[x] / r[y] for r in bulk) for name, x, y in BULK_RATIOS
+        }
     for name, value in out["ratios"].items():
-        print(f"  {name:<24} {value:6.3f}")
+        print(f"  {name:<38} {value:6.3f}")
     path = Path(a.out) if a.out else harness.RESULTS / f"{started:%Y%m%dT%H%M%SZ}-ab.json"
     path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     print(f"wrote {path}")

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.writes import Answer, Work, Write, Writes
+from app.projection import pacing
 from app.sync.mirror import Mirror
 
 # How long a thread computing in Python may keep the interpreter when another wants it
@@ -44,6 +45,8 @@ class WritesOnThread(Writes):
         and redis-py connections belong to the loop that opens them; these open lazily, on
         the first write)."""
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        # Built on the checks' loop: a long recompute pauses while this thread is at work.
+        pacing.yield_to(threading.get_ident())
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="claimgate-writer", daemon=True
@@ -85,6 +88,7 @@ class WritesOnThread(Writes):
             await self.redis.aclose()
             await self.engine.dispose()
 
+        pacing.yield_to(None)
         if self._thread.is_alive():
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(closing(), self._loop))
             self._loop.call_soon_threadsafe(self._loop.stop)
