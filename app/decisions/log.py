@@ -2,10 +2,11 @@
 
 The check use case hands over each request's lines once (:meth:`DecisionLog.answered`, the
 :class:`~app.checks.usecase.DecisionSink`): one ``deque.extend`` of tuples that point at what
-the answer was built from — no dict, no token, no serialisation on the hot path. The flush turns
-them into rows (the practitioner's token, the data versions read from the verdict's JSON, once
-per distinct verdict) and writes them with one ``COPY`` per batch into ``decision_log``, which
-routes each row to its day's partition (app.decisions.partitions).
+the answer was built from — no dict, no token, no serialisation on the hot path. The flush
+encodes them as PostgreSQL's binary ``COPY`` rows, what repeats (a request's stamp, a verdict, a
+practitioner's token, a code, a date) encoded once (app.decisions.rows), and writes them with one
+``COPY`` per slice into ``decision_log``, which routes each row to its day's partition
+(app.decisions.partitions).
 
 Losing a record is never silent: the buffer is bounded (``CLAIMGATE_DECISION_LOG_BUFFER_SIZE``)
 and its overflow counted as ``dropped`` (``claimgate_records_total{recorder="decisions"}``,
