@@ -11,13 +11,16 @@ it, with the same requests:
 - ``guard``: the edge guard on (headers, key, body, capacity, and all below);
 - ``fastpath``: the check fast path on (the body's parse and hand validation, the use case);
 - ``usecase``: ``CheckUseCase.answer_one`` alone (stamp, decision id, render, the decision log's
-  row, the counters);
+  row, the counters), and beside it the same line through the batch's stamping, as
+  ``answer_one`` did before (``usecase-old``);
 
 each the best of ``--repeat`` passes over ``--requests`` requests, in µs per request, so a
 layer's own cost is its figure less the one below. The runtime's background tasks (the decision
 log's flush, the metrics' fold) run between passes, not inside them. ``--decision-log false``
 and ``--metrics false`` time the same with those off. Prints a table and the ratios to ``raw``;
-no file is written (the figures go in docs/performance.md with the command).
+no file is written (the figures go in docs/performance.md with the command). First, without
+the stores, the pieces this round changed, old and new in the same process (``--micro``: only
+those).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=15, help="passes per layer (best kept)")
     p.add_argument("--decision-log", default="true")
     p.add_argument("--metrics", default="true")
+    p.add_argument("--micro", action="store_true", help="only the pieces, old ÷ new (no stores)")
     return p.parse_args(argv)
 
 
@@ -147,6 +151,12 @@ async def run(a: argparse.Namespace, t: Target, key: str) -> dict[str, float]:
             await usecase.answer_one(principal, scope["line"])
             await send({"type": "http.response.start", "status": 200})
 
+        async def uc_old(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            # answer_one as it was (7e90ee3): the one line through the batch's stamping
+            verdict, source = await usecase.checks.check_one(scope["line"])
+            usecase._stamped(principal, (scope["line"],), (verdict,), source)
+            await send({"type": "http.response.start", "status": 200})
+
         def uc_scopes() -> list[dict[str, Any]]:
             return [{"line": p} for p in parsed]
 
@@ -157,6 +167,7 @@ async def run(a: argparse.Namespace, t: Target, key: str) -> dict[str, float]:
             ("guard", layers["guard"], lambda: scopes(False)),
             ("fastpath", layers["fastpath"], lambda: scopes(True)),
             ("usecase", uc, uc_scopes),
+            ("usecase-old", uc_old, uc_scopes),
         ]
         # warm: every line decided once, so each pass below is answered from the memo
         await _pass(app, scopes(False), bodies)
@@ -175,8 +186,66 @@ async def run(a: argparse.Namespace, t: Target, key: str) -> dict[str, float]:
         return best
 
 
+class OldClock:
+    """``checked_at`` as formatted before (app.checks.verdicts at 7e90ee3): a datetime per
+    new millisecond."""
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._iso = ""
+
+    def now_iso(self) -> str:
+        from datetime import UTC, datetime
+
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            secs, frac = divmod(ms, 1000)
+            moment = datetime.fromtimestamp(secs, UTC).replace(microsecond=frac * 1000)
+            self._iso = moment.isoformat(timespec="milliseconds")
+            self._ms = ms
+        return self._iso
+
+
+def _best(f: Callable[[], object], n: int = 20_000, repeat: int = 9) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e6
+
+
+def micro() -> list[tuple[str, float, float]]:
+    """The pieces this round changed, before and after, in this process: µs per call."""
+    import os
+
+    from app.checks import verdicts
+    from app.observability.context import new_request_id
+
+    out = []
+    out.append(("request id", _best(lambda: os.urandom(16).hex().encode()), _best(new_request_id)))
+    old, new = OldClock(), verdicts._Clock()
+
+    def old_fresh() -> str:
+        old._ms = -1  # a new millisecond at every call: the formatting itself
+        return old.now_iso()
+
+    def new_fresh() -> str:
+        new._ms = -1
+        return new.now_iso()
+
+    out.append(("checked_at, a new millisecond", _best(old_fresh), _best(new_fresh)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
+    print("pieces, µs per call (best of 9 × 20,000), old → new:")
+    for name, before, after in micro():
+        print(f"  {name:<32} {before:6.3f} → {after:6.3f}  (new ÷ old {after / before:.2f})")
+    if a.micro:
+        return 0
     t = Target(a.scale, a.pg, harness.private_redis())
     logdir = harness.RESULTS / "logs"
     keys = prepare(t, logdir)
@@ -187,11 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     order = list(best)
     print(f"decision log {a.decision_log}, metrics {a.metrics}; best of {a.repeat} × {a.requests}")
     print(f"{'layer':<10} {'µs/check':>9} {'own µs':>7} {'÷ raw':>6}")
+    old_uc = best.pop("usecase-old")
+    order.remove("usecase-old")
     for i, name in enumerate(order):
         below = best[order[i + 1]] if name != "raw" and i + 1 < len(order) else 0.0
         own = best[name] - below if name != "raw" else best[name]
         print(f"{name:<10} {best[name]:9.2f} {own:7.2f} {best[name] / raw:6.2f}")
     print(f"raw ÷ app (the in-process ceiling of `full ÷ raw`): {raw / best['app']:.3f}")
+    print(
+        f"usecase, one line: {best['usecase']:.2f} µs; the same line through a batch's "
+        f"stamping, as before: {old_uc:.2f} µs (new ÷ old {best['usecase'] / old_uc:.2f})"
+    )
     print(f"checks answered from remembered verdicts: {remembered:.1%}")
     return 0
 
