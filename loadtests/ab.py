@@ -230,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             bulk: list[dict[str, float]] = []
             data = Dataset(a.scale)
             for rnd in range(a.rounds):
-                turn = rnd % max(len(plan), 1)
-                for name, sc in plan[turn:] + plan[:turn]:
+                # rotated by one each round, and reversed every other round: with A before B
+                # in one order, B before A in the other (each run leaves PostgreSQL work, its
+                # decision-log rows, to the run after it)
+                order = plan if rnd % 2 == 0 else plan[::-1]
+                turn = (rnd // 2) % max(len(plan), 1)
+                for name, sc in order[turn:] + order[:turn]:
                     m = harness.measure(wrk, srvs[name], sc, bodies, auth, a.duration, None)
                     runs[f"{name} {sc}"].append(m)
                     print(f"round {rnd + 1} {name:8} {sc:9} {m['req_s']:8.0f} req/s", flush=True)
