@@ -105,7 +105,15 @@ class RowEncoder:
         self._seconds: dict[str, tuple[bytes, int]] = {}  # "2026-12-01T08:00:00" → day, µs
 
     def encode(self, entries: Iterable[tuple[Any, ...]]) -> bytes:
-        """``entries``: (key_id, Line, Verdict, decision id, source, checked_at), as buffered."""
+        """``entries``: (key_id, Line, Verdict, decision id, source, checked_at), as buffered. A
+        value that cannot be encoded raises ValueError (the flush isolates and counts its row
+        as refused, app.db.buffered)."""
+        try:
+            return self._encode(entries)
+        except struct.error as exc:  # a number past its column's range
+            raise ValueError("a decision-log value out of its column's range") from exc
+
+    def _encode(self, entries: Iterable[tuple[Any, ...]]) -> bytes:
         out = [HEADER]
         add = out.extend  # every row's pieces, joined once at the end
         requests, verdicts, texts = self._requests, self._verdicts, self._texts
