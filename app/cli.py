@@ -62,28 +62,45 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = ensure_servers(get_settings())
+    settings = get_settings()
+    workers = args.workers or settings.workers
+    writer = settings.writer == "process"
+    own_dir = None
+    if (workers > 1 or writer) and settings.metrics:
+        # Each process (the workers, the writer) keeps its metrics in files here; any worker's
+        # /metrics sums them. Named before anything imports prometheus_client, which picks
+        # its mode once, at import: a single worker is this very process.
+        if settings.metrics_dir is None:
+            own_dir = Path(tempfile.mkdtemp(prefix="claimgate-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir or own_dir)
+    settings = ensure_servers(settings)
     migrate(settings)
     if args.demo:
         from app.demo import load_demo
 
         _run(load_demo(settings, host=args.host or settings.host, port=args.port or settings.port))
-    if args.no_sync:
+    sync = settings.run_sync_worker and not args.no_sync
+    if not sync:
         os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
-        get_settings.cache_clear()  # the app factory reads the settings again
     from app.api.server import uvicorn_options
     from app.observability import metrics
 
-    workers = args.workers or settings.workers
-    own_dir = None
-    if workers > 1 and settings.metrics:
-        # Each worker keeps its metrics in files here; any worker's /metrics sums them.
-        if settings.metrics_dir is not None:
-            metrics.prepare_multiprocess_dir(settings.metrics_dir)
-        else:
-            own_dir = Path(tempfile.mkdtemp(prefix="claimgate-metrics-"))
-            metrics.prepare_multiprocess_dir(own_dir)
+    if metrics.multiprocess_dir():
+        metrics.prepare_multiprocess_dir(Path(os.environ[metrics.MULTIPROC_ENV]))
+    writer_process = None
+    if writer:
+        from app.api.writer_process import WriterProcess
+
+        writer_process = WriterProcess(
+            dict(os.environ), stop_wait_s=settings.shutdown_timeout_s * 2 + 5
+        )
+        # The check workers forward the write side there; the sync worker runs there too.
+        os.environ["CLAIMGATE_WRITER_SOCKET"] = writer_process.socket
+        os.environ["CLAIMGATE_RUN_SYNC_WORKER"] = "false"
+    get_settings.cache_clear()  # the app factory reads the settings again
     try:
+        if writer_process is not None and not writer_process.start(settings.writer_start_wait_s):
+            log.warning("the writer process does not answer yet; serving checks meanwhile")
         uvicorn.run(
             "app.api.main:create_app",
             factory=True,
@@ -93,6 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             **uvicorn_options(settings),
         )
     finally:
+        if writer_process is not None:
+            writer_process.stop()
         if own_dir is not None:
             metrics.remove_multiprocess_dir(own_dir)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,10 +92,39 @@ class Settings(BaseSettings):
         description="in-process cache entries (documents, and verdicts as many); 0 disables it",
     )
 
-    writer_thread: bool = Field(
-        True,
-        description="admin writes run on an event loop of their own, in a thread with its own "
-        "database pool and Redis client, so a write's recompute never holds up checks",
+    writer: Literal["process", "thread", "inline"] = Field(
+        "process",
+        description="where admin writes and the sync worker run: process = `claimgate serve` "
+        "starts one writer process (the same app on a private Unix socket) and its check "
+        "workers forward /v1/admin/... to it (an app built without one, as by an ASGI server "
+        "run directly or the test fixtures, falls back to thread); thread = an event loop of "
+        "their own in a thread of each serving process; inline = on the loop that answers checks",
+    )
+    writer_socket: str | None = Field(
+        None,
+        description="internal: the writer process's Unix socket, set by `claimgate serve` for "
+        "its check workers",
+    )
+    writer_child: bool = Field(
+        False, description="internal: set by `claimgate serve` for the writer process it starts"
+    )
+    writer_nice: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="CPU niceness added to the writer process (0 = the check workers' priority)",
+    )
+    writer_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="how long a check worker waits for the writer process's answer to a "
+        "forwarded request (a large import takes minutes); past it 503 WRITER_UNAVAILABLE",
+    )
+    writer_start_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="how long `claimgate serve` waits for its writer process to answer before "
+        "it starts serving checks anyway (admin requests answer 503 until the writer is up)",
     )
 
     writer_wait_s: float = Field(

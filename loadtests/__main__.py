@@ -224,6 +224,8 @@ def measure(
     t0 = time.monotonic()
     r = loadgen.run(wrk, srv.url + path, bodies[body_key], auth, duration, conns)
     wall = time.monotonic() - t0
+    if srv.proc.poll() is not None:  # whatever answered, it was not this server
+        raise RuntimeError(f"{srv.name} exited ({srv.proc.returncode}):\n{servers.tail(srv.log)}")
     c1 = servers.cpu_by_pid(srv.tree())
     s1 = servers.cpu_by_pid(servers.store_procs(store_pid))
     secs = r["duration_us"] / 1e6

@@ -30,11 +30,20 @@ PY = sys.executable
 HOST = "127.0.0.1"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port nothing listens on, never one handed out before in this run: the kernel may give
+    the same free port twice to servers started one after the other, before the first binds it
+    (then the second's uvicorn fails to bind, and the scenario measured the first server)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass

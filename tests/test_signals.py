@@ -45,10 +45,21 @@ from tests.serving import (
 STOP_WAIT_S = 2 * 5 + lifecycle.STOP_BOUND_S + 15
 
 
+def _writer_of(proc: subprocess.Popen[bytes]) -> psutil.Process:
+    """`serve`'s writer process (app.api.writer_process): its one child running it."""
+    (writer,) = [
+        p
+        for p in psutil.Process(proc.pid).children()
+        if "app.api.writer_process" in " ".join(p.cmdline())
+    ]
+    return writer
+
+
 def _stop_and_check(proc: subprocess.Popen[bytes], sig: signal.Signals, data: Path) -> None:
     assert {"postgres", "redis-server"} <= {
         line.split()[1].rstrip(":") for line in started_under(data)
     }
+    writer = _writer_of(proc) if proc.args[3:4] == ["serve"] else None  # type: ignore[index]
     proc.send_signal(sig)  # the process alone
     try:
         code = proc.wait(STOP_WAIT_S)
@@ -59,6 +70,8 @@ def _stop_and_check(proc: subprocess.Popen[bytes], sig: signal.Signals, data: Pa
     # After SIGKILL nothing ran in the process: the kernel (Redis) and the watchdog (PostgreSQL)
     # stop the servers, within the same bound.
     assert gone_within(lifecycle.STOP_BOUND_S + 10, data) == [], f"left running after {sig.name}"
+    if writer is not None:  # stopped by its parent, or by the kernel's signal when it died
+        assert asyncio.run(_alive_after([writer], STOP_WAIT_S)) == [], f"writer after {sig.name}"
 
 
 def _pg_log(data: Path) -> str:
@@ -195,9 +208,11 @@ async def test_sigterm_drains_checks_and_writes_buffered_attempts(
         await asyncio.to_thread(wait_ready, port, proc, log)
         workers = psutil.Process(proc.pid).children()
         assert len(workers) >= 2
+        writer = _writer_of(proc)  # one for both workers, gone with them
         proc.kill()
         await asyncio.to_thread(proc.wait, 10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert writer in workers
     assert await _alive_after(workers, STOP_WAIT_S) == [], "orphaned workers serve on"

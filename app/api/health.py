@@ -62,6 +62,11 @@ async def readiness(rt: Runtime) -> tuple[bool, dict[str, Any]]:
             out[name] = {"ok": True, "ms": round((time.perf_counter() - t0) * 1000, 2)}
         except Exception as exc:
             out[name] = {"ok": False, "error": type(exc).__name__}
+    if rt.writer_link is not None:
+        # The writer process (admin writes, imports, the sync worker): checks do not need it,
+        # so it is away "degraded", never "not ready" — taking every replica out of the load
+        # balancer for it would stop the checks too.
+        out["writer"] = await rt.writer_link.probe()
     out.setdefault("cache_built", False)
     out.setdefault("outbox_lag_s", None)
     truth: Stamp | None = stamps.get("postgres")
@@ -89,6 +94,7 @@ async def readiness(rt: Runtime) -> tuple[bool, dict[str, Any]]:
             ("redis_unreachable", not out["redis"]["ok"]),
             ("cache_not_built", out["redis"]["ok"] and not out["cache_built"]),
             ("mirror_regressed", regressed),
+            ("writer_unavailable", "writer" in out and not out["writer"]["ok"]),
             (
                 "outbox_lag",
                 lag is not None and lag > rt.settings.readiness_max_outbox_lag_s,

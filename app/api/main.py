@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app import __version__, lifecycle
 from app.admin.endpoints import router as admin_router
 from app.api import openapi, problems
+from app.api.forward import WriterForward
 from app.api.front import ClaimgateApp
 from app.api.health import router as health_router
 from app.api.limits import EdgeGuard
@@ -77,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_reading=settings.max_reading,
         max_upload_bytes=settings.import_max_bytes,
     )
+    if settings.writer == "process" and settings.writer_socket and not settings.writer_child:
+        # `claimgate serve`'s check workers: the write side goes to the writer process before
+        # any layer of ours reads its body or its key (app.api.forward).
+        app.add_middleware(WriterForward)
     app.add_middleware(problems.ContainErrors)  # nothing unhandled reaches the server
     # Outermost: every answer, a 500 included, gets its request id, log line and count. The
     # tally belongs to the runtime, built later in the lifespan; the middleware reads it there.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.writer_thread import WritesOnThread
 from app.admin.writes import Writes
+from app.api.forward import WriterLink
 from app.auth.keys import KeyStore
 from app.cache.l1 import L1Cache, run_subscriber
 from app.cache.topology import make_client, parse_redis_url
@@ -86,27 +87,45 @@ class Runtime:
     decisions: DecisionLog | None = None
     http_tally: HttpTally | None = None
     exporter: Exporter | None = None
+    writer_link: WriterLink | None = None  # a check worker of `serve`: the writer process
     started: bool = False  # /startupz: sticky once the first start-up checks passed
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        engine = make_engine(settings)
+        engine = (
+            make_engine(settings, pool_wait_s=settings.writer_wait_s)
+            if settings.writer_child  # the writer process: writes queue for its pool
+            else make_engine(settings)
+        )
 
         async def vet(conn: Any) -> None:  # `checks` is bound below, before any connection opens
             await checks.vet_connection(conn)
 
         redis = make_redis(settings, on_connect=vet)
         l1 = L1Cache(settings.l1_size)
+        link = None
+        mode = settings.writer
+        if settings.writer_child:
+            mode = "inline"  # the writer process: writes on its own loop
+        elif mode == "process" and settings.writer_socket:
+            link = WriterLink(
+                settings.writer_socket,
+                connect_s=settings.db_timeout_s,
+                answer_s=settings.writer_timeout_s,
+            )
+        elif mode == "process":
+            mode = "thread"  # no writer process started for this app (see the setting)
         writes = (
             WritesOnThread(
                 make_engine(settings, pool_wait_s=settings.writer_wait_s), make_redis(settings)
             )
-            if settings.writer_thread
-            else Writes(engine, Mirror(redis))
+            if mode == "thread"
+            else Writes(engine, Mirror(redis))  # forwarding: never called
         )
-        # With a writer thread, the sync worker runs there, on its pools (see run_beside).
+        # With a writer thread, the sync worker runs there, on its pools (see run_beside); with
+        # a writer process, there (`claimgate serve` turns it off in its check workers).
         beside = writes if isinstance(writes, WritesOnThread) else None
         worker = (
             SyncWorker(
@@ -117,7 +136,7 @@ class Runtime:
                 verify_interval_s=settings.verify_interval_s,
                 listen_url=settings.direct_database_url,
             )
-            if settings.run_sync_worker
+            if settings.run_sync_worker and link is None
             else None
         )
         checks = CheckService(
@@ -186,6 +205,7 @@ class Runtime:
             decisions,
             http,
             exporter,
+            writer_link=link,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -254,7 +274,9 @@ class Runtime:
         self.spawn(self._refresh_keys(), "key-refresh")
         self.spawn(self.attempts.run(self.stop), "attempt-recorder")
         self.spawn(self.national.findings.run(self.stop), "national-finding-recorder")
-        if self.settings.max_staleness_s > 0:
+        if self.settings.max_staleness_s > 0 and not self.settings.writer_child:
+            # Ten looks a second bound what checks answer from; the writer process answers
+            # none (its first look above covers a check sent to its socket by hand).
             self.spawn(self._watch_mirror(), "mirror-watch")
         if self.worker is not None:
             if isinstance(self.writes, WritesOnThread):
@@ -307,5 +329,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.writes.close()
+        if self.writer_link is not None:
+            await self.writer_link.close()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -27,6 +27,7 @@ from app.observability.metrics import CHECK_ROUTES, HttpTally
 
 log = logging.getLogger("claimgate.requests")
 
+FORWARDED = "claimgate.forwarded"  # app.api.forward.FORWARDED (a layer below)
 PRINCIPAL = "claimgate.principal"  # app.api.limits.PRINCIPAL (not imported: a layer above)
 _PROBES = frozenset({"/healthz", "/readyz", "/startupz", "/metrics"})
 _FIXED = frozenset({"/v1/checks", "/v1/checks/batch", "/v1/national", *_PROBES})
@@ -95,33 +96,39 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - t0
             REQUEST.reset(token)
-            status = status or 500
-            route = route_of(scope)
-            http = self._tally(scope)
-            if http is not None:
-                http.observe(route, scope["method"], status, seconds)
-                if status >= 400:
-                    http.problem(status, code or "NONE")
-            if status >= 400 or (
-                route not in _PROBES and (self.log_checks or route not in CHECK_ROUTES)
-            ):
-                principal = scope.get(PRINCIPAL)
-                level = logging.WARNING if status >= 500 else logging.INFO
-                log.log(
-                    level,
-                    "request",
-                    extra={
-                        **ctx,
-                        "route": route,
-                        "method": scope["method"],
-                        "status": status,
-                        "code": code,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "key_id": principal.key_id if principal is not None else None,
-                    },
-                )
+            # A request the writer process answered was logged and counted there.
+            if not scope.get(FORWARDED):
+                self._account(scope, ctx, status, code, time.perf_counter() - t0)
+
+    def _account(
+        self, scope: Scope, ctx: dict[str, Any], status: int, code: str | None, seconds: float
+    ) -> None:
+        status = status or 500
+        route = route_of(scope)
+        http = self._tally(scope)
+        if http is not None:
+            http.observe(route, scope["method"], status, seconds)
+            if status >= 400:
+                http.problem(status, code or "NONE")
+        if status >= 400 or (
+            route not in _PROBES and (self.log_checks or route not in CHECK_ROUTES)
+        ):
+            principal = scope.get(PRINCIPAL)
+            level = logging.WARNING if status >= 500 else logging.INFO
+            log.log(
+                level,
+                "request",
+                extra={
+                    **ctx,
+                    "route": route,
+                    "method": scope["method"],
+                    "status": status,
+                    "code": code,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "key_id": principal.key_id if principal is not None else None,
+                },
+            )
 
 
 def _problem_code(body: bytes) -> str | None:
