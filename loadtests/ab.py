@@ -4,10 +4,11 @@ ratios taken seconds apart rather than by rates from runs an hour apart.
 
 A is ``git archive REV`` unpacked in a temporary folder; its servers run from there (``python
 -m`` puts the working directory first on the import path), against the same seeded database
-and the same private Redis as B's. Scenarios, each at 1 worker: ``bare``, ``full`` and
-``cache`` of A and of B, and ``batch100`` on each ``full``; every round runs all of them in an
-order rotated by one, after a discarded warm-up. Reported: each scenario's median, and the
-median of the per-round ratios B ÷ A and full/cache ÷ bare. Written to
+and the same private Redis as B's. Scenarios, each at 1 worker: ``raw`` and ``bare``, ``full``
+and ``cache`` of A and of B, and ``cold`` and ``batch100`` on each ``full`` (``--only`` picks);
+every round runs all of them in an order rotated by one, after a discarded warm-up. Reported:
+each scenario's median, and the median of the per-round ratios B ÷ A, full ÷ raw,
+full/cold/cache ÷ bare, and cold's p99 ÷ bare's. Written to
 ``loadtests/results/<time>-ab.json``.
 
 ``--bulk N`` adds the bulk import of issue 17 to every round, on A and on B in turn: a
@@ -38,9 +39,12 @@ from loadtests.seed import Target, prepare, seed
 
 # (server, scenario): the plan of one round, before rotation
 PLAN = [
+    ("raw", "raw"),
     ("bare", "bare"),
     ("full/A", "full"),
     ("full/B", "full"),
+    ("full/A", "cold"),
+    ("full/B", "cold"),
     ("cache/A", "cache"),
     ("cache/B", "cache"),
     ("full/A", "batch100"),
@@ -48,12 +52,22 @@ PLAN = [
 ]
 RATIOS = [
     ("full B ÷ A", "full/B full", "full/A full"),
+    ("cold B ÷ A", "full/B cold", "full/A cold"),
     ("cache B ÷ A", "cache/B cache", "cache/A cache"),
     ("batch100 B ÷ A", "full/B batch100", "full/A batch100"),
+    ("full ÷ raw, A", "full/A full", "raw raw"),
+    ("full ÷ raw, B", "full/B full", "raw raw"),
     ("full ÷ bare, A", "full/A full", "bare bare"),
     ("full ÷ bare, B", "full/B full", "bare bare"),
+    ("cold ÷ bare, A", "full/A cold", "bare bare"),
+    ("cold ÷ bare, B", "full/B cold", "bare bare"),
     ("cache ÷ bare, A", "cache/A cache", "bare bare"),
     ("cache ÷ bare, B", "cache/B cache", "bare bare"),
+]
+# the p99 ratios the cold target names
+P99 = [
+    ("cold p99 ÷ bare p99, A", "full/A cold", "bare bare"),
+    ("cold p99 ÷ bare p99, B", "full/B cold", "bare bare"),
 ]
 
 
@@ -64,6 +78,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    p.add_argument(
+        "--only",
+        default="",
+        help="scenarios to run, comma separated (raw,bare,full,cold,cache,batch100; all)",
+    )
+    p.add_argument("--out", default="", help="the result file (default results/<time>-ab.json)")
     p.add_argument(
         "--bulk", type=int, default=0, help="also time a bulk import of N practitioners each round"
     )
@@ -99,8 +119,8 @@ def export(rev: str, into: Path) -> Path:
 def start(kind: str, tree: Path, t: Target, logdir: Path) -> servers.Server:
     port = servers.free_port()
     env = t.env()
-    if kind == "bare":
-        argv = [servers.PY, "-m", "loadtests.serve", "loadtests.bare:create_app", str(port), "1"]
+    if kind in ("bare", "raw"):
+        argv = [servers.PY, "-m", "loadtests.serve", f"loadtests.{kind}:create_app", str(port), "1"]
     else:
         argv = [servers.PY, "-m", "app.cli", "serve", "--host", servers.HOST, "--port", str(port)]
         if kind == "cache":
@@ -110,12 +130,19 @@ def start(kind: str, tree: Path, t: Target, logdir: Path) -> servers.Server:
 
 
 def ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
-    return {
+    out = {
         name: statistics.median(
             x["req_s"] / y["req_s"] for x, y in zip(runs[a], runs[b], strict=True)
         )
         for name, a, b in RATIOS
+        if a in runs and b in runs
     }
+    for name, a, b in P99:
+        if a in runs and b in runs:
+            out[name] = statistics.median(
+                x["p99_ms"] / y["p99_ms"] for x, y in zip(runs[a], runs[b], strict=True)
+            )
+    return out
 
 
 BULK_RATIOS = [
@@ -170,20 +197,28 @@ def main(argv: list[str] | None = None) -> int:
     seed(t, keys, logdir)
     harness.ensure_built(t, logdir)
     wrk = loadgen.ensure_wrk()
+    only = {x for x in a.only.split(",") if x}
+    plan = [(n, sc) for n, sc in PLAN if not only or sc in only]
     with tempfile.TemporaryDirectory(prefix="cg-ab-") as tmpname:
         tmp = Path(tmpname)
         base = export(a.base, tmp)
         # Without the check scenarios only the two full servers run: every other server's
         # sync worker would share the imports' outbox and the machine's two cores.
-        plan = [] if a.no_checks else PLAN
-        kinds = {"full/A": ("full", base), "full/B": ("full", servers.ROOT)}
-        if plan:
-            kinds = {"bare": ("bare", servers.ROOT)} | kinds
-            kinds |= {"cache/A": ("cache", base), "cache/B": ("cache", servers.ROOT)}
-        srvs = {name: start(kind, tree, t, logdir) for name, (kind, tree) in kinds.items()}
+        if a.no_checks:
+            plan = []
+        kinds = {
+            "raw": ("raw", servers.ROOT),
+            "bare": ("bare", servers.ROOT),
+            "full/A": ("full", base),
+            "full/B": ("full", servers.ROOT),
+            "cache/A": ("cache", base),
+            "cache/B": ("cache", servers.ROOT),
+        }
+        wanted = dict.fromkeys(n for n, _ in plan) | {"full/A": None, "full/B": None}
+        srvs = {name: start(*kinds[name], t, logdir) for name in wanted}
         try:
             for name, s in srvs.items():
-                servers.wait_ready(s, "/healthz" if name == "bare" else "/readyz")
+                servers.wait_ready(s, "/healthz" if name in ("bare", "raw") else "/readyz")
             bodies = harness.write_bodies(Dataset(a.scale), tmp, False)
             auth = keys["gateway"]
             warm = plan or [("full/A", "full16"), ("full/B", "full16")]
@@ -195,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             bulk: list[dict[str, float]] = []
             data = Dataset(a.scale)
             for rnd in range(a.rounds):
-                for name, sc in plan[rnd % len(PLAN) :] + plan[: rnd % len(PLAN)]:
+                # rotated by one each round, and reversed every other round: with A before B
+                # in one order, B before A in the other (each run leaves PostgreSQL work, its
+                # decision-log rows, to the run after it)
+                order = plan if rnd % 2 == 0 else plan[::-1]
+                turn = (rnd // 2) % max(len(plan), 1)
+                for name, sc in order[turn:] + order[:turn]:
                     m = harness.measure(wrk, srvs[name], sc, bodies, auth, a.duration, None)
                     runs[f"{name} {sc}"].append(m)
                     print(f"round {rnd + 1} {name:8} {sc:9} {m['req_s']:8.0f} req/s", flush=True)
@@ -217,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": a.rounds,
         "duration_s": a.duration,
         "median_req_s": {k: statistics.median(r["req_s"] for r in v) for k, v in runs.items()},
+        "median_p99_ms": {k: statistics.median(r["p99_ms"] for r in v) for k, v in runs.items()},
         "ratios": ratios(runs) if runs else {},
         "runs": runs,
     }
@@ -228,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     for name, value in out["ratios"].items():
         print(f"  {name:<38} {value:6.3f}")
-    path = harness.RESULTS / f"{started:%Y%m%dT%H%M%SZ}-ab.json"
+    path = Path(a.out) if a.out else harness.RESULTS / f"{started:%Y%m%dT%H%M%SZ}-ab.json"
     path.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     print(f"wrote {path}")
     return 0

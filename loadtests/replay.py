@@ -43,8 +43,8 @@ from app.cli import migrate
 from app.codes import practitioner_token
 from app.db.engine import make_engine
 from app.decisions import partitions
-from app.decisions.log import COLUMNS
 from app.decisions.replay import CHUNK, replay
+from app.decisions.rows import COLUMNS
 from app.interchange import departments
 from app.projection.ledger import WriteContext
 from loadtests import report

@@ -159,6 +159,52 @@ def _line(claim_id: str) -> Line:
     return Line(f.INST, f.DEPT, f.DOC, "2026-11-22", False, claim_id)
 
 
+async def test_a_row_is_stored_as_answered_whatever_its_values(h: Harness) -> None:
+    """The rows are encoded by hand for COPY (app.decisions.rows): every kind of value a line
+    can carry comes back as it was handed over."""
+    rt = h.runtime
+    log = DecisionLog(rt.engine, "test-secret", capacity=10, interval_s=60)
+    deny = verdict_of(
+        False,
+        [
+            {"code": "PRACTITIONER_UNKNOWN", "message": "x", "blocking": True},
+            {"code": "INSTITUTION_UNKNOWN", "message": "y", "blocking": True},
+        ],
+        {"institution": None, "practitioner": None},
+    )
+    allow = verdict_of(True, [], {"institution": 2**40, "practitioner": 3})
+    lines = [
+        Line("H370802000001", "内科-A01", RID, "2026-11-22", True, "单据:号-1"),
+        Line("H370802000001", "A01", D2, "2026-11-21", False, None),
+    ]
+    at = now_iso()
+    log.answered(None, lines, [deny, allow], [b"%032x" % 71, b"%032x" % 72], "database", at)  # type: ignore[arg-type]
+    assert await log.flush() == 2
+    conn = await asyncpg.connect(_plain(rt.settings.database_url or ""))
+    try:
+        rows = await conn.fetch("SELECT * FROM decision_log ORDER BY decision_id")
+    finally:
+        await conn.close()
+    got = [dict(r) for r in rows]
+    assert [r["decision_id"] for r in got] == [f"{71:032x}", f"{72:032x}"]
+    first, second = got
+    assert (first["key_id"], first["source"]) == (None, "database")
+    assert first["answered_at"] == datetime.fromisoformat(at)
+    assert (first["institution_code"], first["department_code"]) == ("H370802000001", "内科-A01")
+    assert first["practitioner_token"].startswith("ID:")
+    assert RID not in first["practitioner_token"]
+    assert (str(first["service_date"]), first["emergency"]) == ("2026-11-22", True)
+    assert (first["decision"], first["reasons"]) == (
+        "deny",
+        ["PRACTITIONER_UNKNOWN", "INSTITUTION_UNKNOWN"],
+    )
+    assert (first["institution_version"], first["practitioner_version"]) == (None, None)
+    assert first["claim_id"] == "单据:号-1"
+    assert (second["decision"], second["reasons"], second["claim_id"]) == ("allow", [], None)
+    assert (second["institution_version"], second["practitioner_version"]) == (2**40, 3)
+    assert (second["practitioner_token"], second["emergency"]) == (D2, False)
+
+
 async def test_a_refused_row_is_isolated_and_an_overflow_is_counted(h: Harness) -> None:
     rt = h.runtime
     log = DecisionLog(rt.engine, "test-secret", capacity=4, interval_s=60)

@@ -251,22 +251,23 @@ async def test_a_decision_log_flush_lets_checks_run_while_it_builds_rows(h: Harn
             await asyncio.sleep(0)
 
     seen: list[int] = []
-    build = log._row
+    encoder = log._encoder
+    encode = encoder.encode
 
-    def row(entry: Any) -> Any:
-        seen.append(turns)  # how far the other task had got when this row was built
-        return build(entry)
+    def each_slice(entries: Any) -> bytes:
+        seen.append(turns)  # how far the other task had got when this slice was encoded
+        return encode(entries)
 
-    log._row = row  # type: ignore[method-assign]
+    encoder.encode = each_slice  # type: ignore[method-assign]
     other = asyncio.ensure_future(checks_meanwhile())
     try:
         assert await log.flush() == n
     finally:
         stop.set()
         await other
-    assert len(seen) == n
-    # Built in one go, every row would see the same count: the loop ran between them.
-    assert len(set(seen)) >= n // _ROWS_PER_TURN
+    assert len(seen) == n // _ROWS_PER_TURN
+    # Built in one go, every slice would see the same count: the loop ran between them.
+    assert len(set(seen)) == len(seen)
 
 
 async def test_the_front_stays_closed_when_fastapi_has_work_to_do(

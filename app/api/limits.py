@@ -137,7 +137,8 @@ class EdgeGuard:
         if types != 1 or ctype is None:
             await _send(send, 415, _TWO_TYPES if types else _NOT_JSON)
             return
-        media = ctype.split(b";", 1)[0].strip().lower()
+        # as nearly every HIS sends it: no splitting, stripping and lowering
+        media = ctype if ctype == b"application/json" else ctype.split(b";", 1)[0].strip().lower()
         # a spreadsheet import (app.interchange) sends the file itself, and files are larger
         upload = scope["path"] == UPLOAD_PATH and media in UPLOAD_TYPES
         limit = self.max_upload_bytes if upload else self.max_bytes

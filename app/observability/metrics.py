@@ -148,6 +148,12 @@ class LineTally:
             c = allow if v.allowed else deny
             c[v.codes] = c.get(v.codes, 0) + 1
 
+    def count_one(self, v: Verdict, source: str) -> None:
+        counts = self._counts.get((source, v.allowed))
+        if counts is None:
+            counts = self._counts.setdefault((source, v.allowed), {})
+        counts[v.codes] = counts.get(v.codes, 0) + 1
+
     def take(self) -> list[tuple[str, bool, tuple[str, ...], int]]:
         """What was counted since the last take (and forget it)."""
         out = []
