@@ -76,7 +76,7 @@ def test_harness_runs_end_to_end_and_writes_every_scenario(
     for scenario in SCENARIOS:
         for workers in (1, 2):
             row = result["scenarios"][f"{scenario}/{workers}"]
-            assert row["req_s"] > 0
+            assert row["req_s"] > 0, (scenario, workers, row)
             assert {"checks_s", "p50_ms", "p99_ms", "p999_ms", "server_cpu_pct"} <= set(row)
     # The agency at work (issues 14 and 17): every write accounted for (acknowledged or
     # refused, the first refusals quoted), the import timed twice. Whether all were
