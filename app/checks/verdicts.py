@@ -15,8 +15,6 @@ patients a day with several claim lines each, so most lines repeat a key decided
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from app.checks.reasons import STATUS_REASON, Reason
+from app.unique_ids import ProcessIds
 
 # Checks made under these codes are recorded as sanctioned attempts (app.checks.attempts).
 SANCTION_CODES = frozenset(STATUS_REASON.values())
@@ -108,25 +107,7 @@ class VerdictMemo:
         return self._count
 
 
-class _DecisionIds:
-    """Unique decision ids, 32 hex digits like a UUID but a tenth of uuid4's cost per line:
-    80 random bits per process (renewed after a fork) followed by a 48-bit counter."""
-
-    def __init__(self) -> None:
-        self._renew()
-        # Renewed in a forked child by the interpreter, not by comparing pids on every id: a
-        # getpid() call per line was a tenth of the id's cost.
-        os.register_at_fork(after_in_child=self._renew)
-
-    def _renew(self) -> None:
-        self._prefix = os.urandom(10).hex().encode()
-        self._next = itertools.count()
-
-    def __call__(self) -> bytes:
-        return self._prefix + b"%012x" % next(self._next)
-
-
-decision_id = _DecisionIds()
+decision_id = ProcessIds()  # a decision's id, one per line
 
 
 class _Clock:

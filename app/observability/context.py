@@ -8,11 +8,11 @@ made in between — a layer below writes into the dict, never sets the variable.
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
 from contextvars import ContextVar
 from typing import Any
+
+from app.unique_ids import ProcessIds
 
 REQUEST: ContextVar[dict[str, Any] | None] = ContextVar("claimgate_request", default=None)
 
@@ -23,25 +23,8 @@ _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}").fullmatch
 _DIGIT_RUN = re.compile(rb"[0-9]{11}").search
 
 
-class _NewIds:
-    """New request ids, 32 hex digits: 80 random bits per process (renewed in a forked child)
-    and a 48-bit counter. Unique like a random id, and a counter step instead of an
-    ``os.urandom`` system call per request (a request id names a request in logs; it grants
-    nothing, so it need not be unguessable)."""
-
-    def __init__(self) -> None:
-        self._renew()
-        os.register_at_fork(after_in_child=self._renew)
-
-    def _renew(self) -> None:
-        self._prefix = os.urandom(10).hex().encode()
-        self._next = itertools.count()
-
-    def __call__(self) -> bytes:
-        return self._prefix + b"%012x" % next(self._next)
-
-
-new_request_id = _NewIds()
+# A new request id: it names a request in logs (app.unique_ids).
+new_request_id = ProcessIds()
 
 
 def request_id(sent: bytes | None) -> bytes:
